@@ -1,0 +1,52 @@
+# Orion: `make run` to try it, `make test` to check it. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(TOOLS)/bin/uv
+SIM_PORT ?= 8001
+PORT ?= 8000
+
+.PHONY: install run test lint typecheck bench worker clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.installed
+
+# Embedded defaults: SQLite, in-memory channel layer, in-process cache and tasks, and the
+# bundled LLM simulator standing in for a model (the page says so).
+run: install
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py load_demo
+	@mkdir -p .run
+	@trap 'kill $$SIM_PID 2>/dev/null' EXIT INT TERM; \
+	$(PY) manage.py llm_simulator --port $(SIM_PORT) & SIM_PID=$$!; \
+	OPENAI_BASE_URL=$${OPENAI_BASE_URL:-http://127.0.0.1:$(SIM_PORT)/v1} \
+	ORION_MODEL=$${ORION_MODEL:-orion-sim-1} \
+	$(VENV)/bin/daphne -b 127.0.0.1 -p $(PORT) project.asgi:application
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+test: lint
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest
+
+bench: install
+	$(PY) bench/run.py
+
+worker: install
+	$(VENV)/bin/celery -A project worker --loglevel=info
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .run staticfiles

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.http import Http404
+
+from chat import streaming
+
+CLOSE_FORBIDDEN = 4403
+
+
+class ConversationConsumer(AsyncWebsocketConsumer):
+    """One socket per open conversation page. Parses, authorizes, delegates, sends."""
+
+    conversation_id = ""
+    attachment: streaming.Attachment | None = None
+
+    async def connect(self) -> None:
+        self.conversation_id = str(self.scope["url_route"]["kwargs"]["conversation_id"])
+        # Accept first so the page sees our close code (4403) rather than a bare refusal.
+        await self.accept()
+        try:
+            self.attachment = await streaming.socket_attach(
+                scope=self.scope,
+                conversation_id=self.conversation_id,
+                send=self.send_html,
+                channel_name=self.channel_name,
+            )
+        except Http404:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        for frame in self.attachment.frames:
+            await self.send_html(frame)
+
+    async def disconnect(self, code: int) -> None:
+        if self.attachment is not None:
+            await streaming.socket_detach(
+                conversation_id=self.conversation_id,
+                send=self.send_html,
+                channel_name=self.channel_name,
+                watching_remote=self.attachment.watching_remote,
+            )
+            self.attachment = None
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.attachment is None:
+            return
+        client = self.scope.get("client") or ("", 0)
+        try:
+            frames = await streaming.socket_receive(
+                owner=self.attachment.owner,
+                conversation_id=self.conversation_id,
+                raw=text_data if text_data is not None else bytes_data,
+                ip=client[0] or "",
+            )
+        except Http404:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        for frame in frames:
+            await self.send_html(frame)
+
+    async def send_html(self, html: str) -> None:
+        await self.send(text_data=html)
+
+    # --- channel-layer events (handler names follow the event types) --------------------------
+
+    async def chat_frame(self, event: dict[str, Any]) -> None:
+        await self.send_html(event["html"])
+
+    async def reply_started(self, event: dict[str, Any]) -> None:
+        if streaming.is_local_origin(event.get("origin")):
+            return  # this process's sockets are fed directly
+        await self.send_html(event["html"])
+        await self.channel_layer.group_send(
+            streaming.group_name(self.conversation_id),
+            {
+                "type": "stream.watch",
+                "conversation": self.conversation_id,
+                "reply_channel": self.channel_name,
+            },
+        )
+        if self.attachment is not None:
+            self.attachment = streaming.Attachment(self.attachment.owner, [], watching_remote=True)
+
+    async def conversation_titled(self, event: dict[str, Any]) -> None:
+        await self.send_html(event["html"])
+
+    async def stream_watch(self, event: dict[str, Any]) -> None:
+        """Meant for the process generating the reply; sockets ignore it."""
+
+    async def stream_unwatch(self, event: dict[str, Any]) -> None:
+        """Meant for the process generating the reply; sockets ignore it."""

@@ -1,0 +1,53 @@
+"""Message rate limits, shared by the HTTP views and the WebSocket.
+
+Both go through django-ratelimit's counters in the same cache, with the same rate, so a
+person cannot dodge the limit by switching transport.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+from django_ratelimit.core import get_usage
+
+from chat.owners import Owner
+
+SEND_GROUP = "chat.send"
+
+
+class RateLimited(Exception):  # noqa: N818  (reads better at the call sites)
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+    @property
+    def message(self) -> str:
+        seconds = max(1, self.retry_after)
+        unit = "second" if seconds == 1 else "seconds"
+        return f"You are sending messages too fast. Try again in {seconds} {unit}."
+
+
+def owner_key(group: str, request: HttpRequest) -> str:
+    """django-ratelimit key: the conversation owner (account or visitor)."""
+    owner: Owner = request.orion_owner  # type: ignore[attr-defined]
+    return owner.key
+
+
+def _request_for(owner: Owner, ip: str) -> HttpRequest:
+    # django-ratelimit keys read the request; a socket has none, so lend it a minimal one.
+    request = HttpRequest()
+    request.method = "POST"
+    request.META["REMOTE_ADDR"] = ip or "0.0.0.0"  # noqa: S104
+    request.orion_owner = owner  # type: ignore[attr-defined]
+    return request
+
+
+def check_send_rate(*, owner: Owner, ip: str) -> None:
+    """Count one message for ``owner`` and ``ip``; raise ``RateLimited`` past the limit."""
+    request = _request_for(owner, ip)
+    for key in ("chat.ratelimits.owner_key", "ip"):
+        usage = get_usage(
+            request, group=SEND_GROUP, key=key, rate=settings.ORION_RATE_LIMIT, increment=True
+        )
+        if usage is not None and usage["should_limit"]:
+            raise RateLimited(retry_after=int(usage["time_left"]))

@@ -1,0 +1,272 @@
+"""Writes. Plain functions with keyword-only arguments, callable without HTTP or sockets.
+
+The functions here are synchronous; async callers wrap them in ``database_sync_to_async``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from agents.tasks import enqueue
+from agents.titles import title_suggest
+from chat.models import Conversation, Message
+from chat.owners import Owner
+from chat.ratelimits import check_send_rate
+from chat.rendering import render_fragment
+from chat.selectors import conversation_get_for_owner, message_history
+from chat.validation import InputError, clean_title
+
+logger = logging.getLogger(__name__)
+
+INSTANCE_ID = uuid.uuid4().hex  # this server process, for generation leases
+
+
+class ConversationBusy(Exception):  # noqa: N818
+    message = "Orion is still answering in this conversation. Wait for it to finish, then send."
+
+
+# --- conversations --------------------------------------------------------------------------
+
+
+def conversation_create(*, owner: Owner) -> Conversation:
+    return Conversation.objects.create(owner_user_id=owner.user_id, owner_anon=owner.anon_id or "")
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    conversation.title = clean_title(title)
+    conversation.save(update_fields=["title", "updated_at"])
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    conversation.delete()
+
+
+def conversations_claim(*, anon_id: str, user_id: int) -> int:
+    """Move a visitor's conversations to the account they just logged into."""
+    return Conversation.objects.filter(owner_user__isnull=True, owner_anon=anon_id).update(
+        owner_user_id=user_id, owner_anon=""
+    )
+
+
+def conversation_title_update(*, conversation_id: uuid.UUID) -> str | None:
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None or conversation.title:
+        return None
+    first = (
+        conversation.messages.filter(role=Message.Role.USER)
+        .order_by("id")
+        .values_list("content", flat=True)
+        .first()
+    )
+    if not first:
+        return None
+    title = async_to_sync(title_suggest)(first)
+    if not Conversation.objects.filter(pk=conversation_id, title="").update(title=title):
+        return None  # renamed meanwhile: the person's choice wins
+    conversation.title = title
+    async_to_sync(get_channel_layer().group_send)(
+        f"conversation.{conversation_id}",
+        {
+            "type": "conversation.titled",
+            "html": render_fragment("title", {"conversation": conversation}),
+        },
+    )
+    return title
+
+
+# --- generation lease: one reply per conversation at a time, across processes ----------------
+
+
+def _lease_key(conversation_id: uuid.UUID | str) -> str:
+    return f"orion:generating:{conversation_id}"
+
+
+def lease_acquire(conversation_id: uuid.UUID | str) -> bool:
+    return cache.add(
+        _lease_key(conversation_id), INSTANCE_ID, settings.ORION_GENERATION_LEASE_SECONDS
+    )
+
+
+def lease_refresh(conversation_id: uuid.UUID | str) -> None:
+    cache.touch(_lease_key(conversation_id), settings.ORION_GENERATION_LEASE_SECONDS)
+
+
+def lease_release(conversation_id: uuid.UUID | str) -> None:
+    cache.delete(_lease_key(conversation_id))
+
+
+def lease_holder(conversation_id: uuid.UUID | str) -> str | None:
+    return cache.get(_lease_key(conversation_id))
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplyJob:
+    """Everything the generation needs, read in the same thread hop that stored the message."""
+
+    conversation_id: uuid.UUID
+    reply: Message
+    user_message: Message | None
+    history: list[dict[str, str]]
+    needs_title: bool
+
+
+def message_send(*, owner: Owner, conversation_id: uuid.UUID, text: str, ip: str) -> ReplyJob:
+    """Store the user's message and a pending reply; the caller then starts generation.
+
+    Raises ``RateLimited``, ``ConversationBusy`` or ``Http404`` before anything is stored,
+    so a refused message stays in the composer and nothing is half-saved.
+    """
+    conversation = conversation_get_for_owner(owner=owner, pk=conversation_id)
+    check_send_rate(owner=owner, ip=ip)
+    if not lease_acquire(conversation.pk):
+        raise ConversationBusy
+    try:
+        with transaction.atomic():
+            user_message = Message.objects.create(
+                conversation=conversation, role=Message.Role.USER, content=text
+            )
+            reply = Message.objects.create(
+                conversation=conversation,
+                role=Message.Role.ASSISTANT,
+                status=Message.Status.PENDING,
+            )
+        history = message_history(
+            conversation_id=conversation.pk,
+            limit=settings.ORION_HISTORY_MESSAGES,
+            before_id=reply.pk,
+        )
+    except BaseException:
+        lease_release(conversation.pk)
+        raise
+    return ReplyJob(
+        conversation_id=conversation.pk,
+        reply=reply,
+        user_message=user_message,
+        history=history,
+        needs_title=not conversation.title,
+    )
+
+
+def message_retry(
+    *, owner: Owner, conversation_id: uuid.UUID, message_id: int, ip: str
+) -> ReplyJob:
+    """Answer again in place of a failed or interrupted reply."""
+    conversation = conversation_get_for_owner(owner=owner, pk=conversation_id)
+    reply = conversation.messages.filter(
+        pk=message_id,
+        role=Message.Role.ASSISTANT,
+        status__in=[Message.Status.FAILED, Message.Status.INTERRUPTED],
+    ).first()
+    if reply is None:
+        raise InputError("not_retryable", "That reply cannot be retried.")
+    check_send_rate(owner=owner, ip=ip)
+    if not lease_acquire(conversation.pk):
+        raise ConversationBusy
+    try:
+        reply.content = ""
+        reply.status = Message.Status.PENDING
+        reply.error_code = ""
+        reply.first_token_at = reply.done_at = None
+        reply.save(update_fields=["content", "status", "error_code", "first_token_at", "done_at"])
+        history = message_history(
+            conversation_id=conversation.pk,
+            limit=settings.ORION_HISTORY_MESSAGES,
+            before_id=reply.pk,
+        )
+    except BaseException:
+        lease_release(conversation.pk)
+        raise
+    return ReplyJob(
+        conversation_id=conversation.pk,
+        reply=reply,
+        user_message=None,
+        history=history,
+        needs_title=not conversation.title,
+    )
+
+
+def message_checkpoint(*, message_id: int, content: str, first_token_at: datetime | None) -> None:
+    """Save partial text now and then, so a crash loses seconds of a reply, not all of it."""
+    Message.objects.filter(pk=message_id).update(
+        content=content, status=Message.Status.STREAMING, first_token_at=first_token_at
+    )
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    status: str
+    content: str
+    error_code: str = ""
+    first_token_at: datetime | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost: Decimal | None = None
+    provider: str = ""
+    model: str = ""
+
+
+def message_finish(*, job: ReplyJob, outcome: ReplyOutcome) -> None:
+    """The reply's final write; queues the title once the first exchange is complete."""
+    now = timezone.now()
+    with transaction.atomic():
+        Message.objects.filter(pk=job.reply.pk).update(
+            status=outcome.status,
+            content=outcome.content,
+            error_code=outcome.error_code,
+            first_token_at=outcome.first_token_at,
+            done_at=now,
+            tokens_in=outcome.tokens_in,
+            tokens_out=outcome.tokens_out,
+            cost=outcome.cost,
+            provider=outcome.provider,
+            model=outcome.model,
+        )
+        Conversation.objects.filter(pk=job.conversation_id).update(updated_at=now)
+        if job.needs_title and outcome.status == Message.Status.COMPLETE:
+            from chat.tasks import conversation_title_generate
+
+            conversation_id = str(job.conversation_id)
+            transaction.on_commit(lambda: enqueue(conversation_title_generate, conversation_id))
+    lease_release(job.conversation_id)
+
+
+def message_mark_interrupted(*, message_id: int) -> Message | None:
+    """A reply whose generator is gone (server restarted mid-answer): say so, offer Retry."""
+    updated = Message.objects.filter(
+        pk=message_id, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
+    ).update(status=Message.Status.INTERRUPTED, error_code="interrupted", done_at=timezone.now())
+    return Message.objects.get(pk=message_id) if updated else None
+
+
+@dataclass(frozen=True)
+class ConnectState:
+    conversation: Conversation
+    live_message: Message | None
+    lease_holder: str | None
+
+
+def conversation_connect(*, owner: Owner | None, conversation_id: uuid.UUID) -> ConnectState:
+    """What a socket needs on connect: the conversation and any reply still in progress."""
+    conversation = conversation_get_for_owner(owner=owner, pk=conversation_id)
+    live = (
+        conversation.messages.filter(status__in=[Message.Status.PENDING, Message.Status.STREAMING])
+        .order_by("-id")
+        .first()
+    )
+    holder = lease_holder(conversation.pk) if live is not None else None
+    return ConnectState(conversation=conversation, live_message=live, lease_holder=holder)

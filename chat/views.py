@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
+from django_ratelimit.decorators import ratelimit
+
+from chat.owners import owner_from_request
+from chat.selectors import conversation_get_for_owner, conversation_list, message_list
+from chat.services import conversation_create, conversation_delete, conversation_rename
+from chat.validation import InputError
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _rate(group: str, request: HttpRequest) -> str:
+    return settings.ORION_RATE_LIMIT
+
+
+def _go(request: HtmxHttpRequest, url: str) -> HttpResponse:
+    return HttpResponseClientRedirect(url) if request.htmx else HttpResponseRedirect(url)
+
+
+@require_GET
+def index(request: HtmxHttpRequest) -> HttpResponse:
+    owner = owner_from_request(request)
+    return render(request, "chat/index.html", {"conversations": conversation_list(owner=owner)})
+
+
+@require_POST
+@ratelimit(group="chat.write", key="user_or_ip", rate=_rate, method="POST")
+def conversation_new(request: HtmxHttpRequest) -> HttpResponse:
+    conversation = conversation_create(owner=owner_from_request(request))
+    return _go(request, reverse("chat:conversation", args=[conversation.pk]))
+
+
+@require_GET
+def conversation_detail(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    owner = owner_from_request(request)
+    conversation = conversation_get_for_owner(owner=owner, pk=pk)
+    context = {
+        "conversation": conversation,
+        "conversations": conversation_list(owner=owner),
+        "messages": message_list(conversation=conversation),
+    }
+    return render(request, "chat/conversation.html", context)
+
+
+@require_POST
+@ratelimit(group="chat.write", key="user_or_ip", rate=_rate, method="POST")
+def conversation_rename_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    conversation = conversation_get_for_owner(owner=owner_from_request(request), pk=pk)
+    error = ""
+    try:
+        conversation_rename(conversation=conversation, title=request.POST.get("title", ""))
+    except InputError as exc:
+        error = exc.message
+        conversation.refresh_from_db(fields=["title"])
+    if request.htmx:
+        context = {"conversation": conversation, "rename_error": error}
+        return render(
+            request, "chat/conversation.html#title", context, status=400 if error else 200
+        )
+    return redirect("chat:conversation", pk=conversation.pk)
+
+
+@require_POST
+@ratelimit(group="chat.write", key="user_or_ip", rate=_rate, method="POST")
+def conversation_delete_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    conversation = conversation_get_for_owner(owner=owner_from_request(request), pk=pk)
+    conversation_delete(conversation=conversation)
+    return _go(request, reverse("chat:index"))
+
+
+def rate_limited(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return render(request, "chat/rate_limited.html", status=429)

@@ -1,0 +1,239 @@
+"""Orion settings: everything is read here, from the environment, with embedded defaults.
+
+With no variables set, Orion runs on SQLite, the in-memory channel layer, an in-process
+cache and in-process tasks. ``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL,
+channels-redis, the Redis cache and real Celery workers. See ``.env.example``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from project.env import (
+    database_from_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+    # Local runs only: never used once DEBUG is off (checked above).
+    SECRET_KEY = "django-insecure-local-development-only-key-change-me-0123456789"  # noqa: S105
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# HTTPS: on behind a TLS-terminating proxy in production (see README, "Running for real").
+SECURE = env_bool("DJANGO_SECURE", False)
+if SECURE:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_htmx",
+    "template_partials",
+    "django_ratelimit",
+    "chat",
+    "agents",
+    "analytics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+ASGI_APPLICATION = "project.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "chat.context_processors.orion",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    _db = database_from_url(DATABASE_URL)
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        _db["OPTIONS"] = {
+            "pool": {
+                "min_size": env_int("ORION_DB_POOL_MIN", 2, minimum=1),
+                "max_size": env_int("ORION_DB_POOL_MAX", 20, minimum=1),
+            }
+        }
+        _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not as well
+    DATABASES = {"default": _db}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("ORION_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            # WAL lets readers run while a reply is being written; IMMEDIATE avoids
+            # "database is locked" upgrades when two threads write at once.
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+            # A file, not memory, so the test suite's server and worker processes share it.
+            "TEST": {"NAME": str(BASE_DIR / "test-db.sqlite3")},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: cache, channel layer, Celery ---------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("ORION_CACHE_PREFIX", "orion"),
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env_str("ORION_CHANNEL_PREFIX", "orion:asgi"),
+                "capacity": 1000,
+            },
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+# Without a broker, tasks run in-process (on a background thread, see agents.tasks.enqueue).
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = env_str("ORION_CELERY_QUEUE", "orion")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# django-ratelimit refuses a process-local cache; the embedded default is one process,
+# where the in-process cache is exactly right. With REDIS_URL the limits are shared.
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+RATELIMIT_VIEW = "chat.views.rate_limited"
+# Behind a proxy (Daphne --proxy-headers) REMOTE_ADDR is already the client address.
+
+# --- Auth, sessions -----------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "chat:index"
+LOGOUT_REDIRECT_URL = "chat:index"
+SESSION_COOKIE_AGE = env_int("ORION_SESSION_DAYS", 30, minimum=1) * 86_400
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# --- I18n, static ---------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("ORION_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("ORION_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "daphne": {"level": "WARNING"},
+        "django.channels.server": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+    },
+}
+
+# --- Orion ------------------------------------------------------------------------------------
+ORION_MAX_MESSAGE_CHARS = env_int("ORION_MAX_MESSAGE_CHARS", 8000, minimum=1)
+ORION_RATE_LIMIT = env_str("ORION_RATE_LIMIT", "20/m")
+ORION_STREAM_COALESCE_MS = env_int("ORION_STREAM_COALESCE_MS", 40, minimum=0)
+ORION_CHECKPOINT_SECONDS = env_float("ORION_CHECKPOINT_SECONDS", 2.0, minimum=0.1)
+ORION_GENERATION_LEASE_SECONDS = env_int("ORION_GENERATION_LEASE_SECONDS", 15, minimum=3)
+ORION_HISTORY_MESSAGES = env_int("ORION_HISTORY_MESSAGES", 20, minimum=1)
+ORION_MAX_REPLY_TOKENS = env_int("ORION_MAX_REPLY_TOKENS", 1024, minimum=1)
+ORION_SYSTEM_PROMPT = env_str(
+    "ORION_SYSTEM_PROMPT", "You are Orion, a helpful assistant. Answer clearly and concisely."
+)
+
+# The answering model: any OpenAI-compatible endpoint. Empty base URL = offline mode.
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+ORION_MODEL = env_str("ORION_MODEL", "orion-sim-1")
+ORION_PROVIDER_NAME = env_str("ORION_PROVIDER_NAME", "openai-compatible")
+ORION_MODEL_TIMEOUT = env_float("ORION_MODEL_TIMEOUT", 60.0, minimum=1.0)
+ORION_MODEL_CONNECT_TIMEOUT = env_float("ORION_MODEL_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+ORION_PRICE_INPUT_PER_1K = env_float("ORION_PRICE_INPUT_PER_1K", 0.0, minimum=0.0)
+ORION_PRICE_OUTPUT_PER_1K = env_float("ORION_PRICE_OUTPUT_PER_1K", 0.0, minimum=0.0)
+ORION_MODEL_RETRIES = env_int("ORION_MODEL_RETRIES", 1, minimum=0)

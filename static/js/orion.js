@@ -1,0 +1,95 @@
+// Orion's own page behaviour: Enter to send, connection state, reconnect, scroll.
+// htmx and its WebSocket extension do the rest.
+(function () {
+  "use strict";
+
+  const STATES = {
+    connecting: "Connecting…",
+    online: "Connected",
+    reconnecting: "Reconnecting…",
+    offline: "Disconnected",
+    forbidden: "This conversation is not available",
+  };
+
+  function setState(state) {
+    const el = document.getElementById("connection");
+    if (!el) return;
+    el.dataset.state = state;
+    el.textContent = STATES[state] || state;
+  }
+
+  function messages() {
+    return document.getElementById("messages");
+  }
+
+  function nearBottom() {
+    const el = document.scrollingElement;
+    return el.scrollHeight - el.scrollTop - el.clientHeight < 160;
+  }
+
+  function scrollToBottom() {
+    const el = document.scrollingElement;
+    el.scrollTop = el.scrollHeight;
+  }
+
+  // Enter sends, Shift+Enter is a newline (and IME composition is left alone).
+  document.addEventListener("keydown", function (event) {
+    const target = event.target;
+    if (!(target instanceof HTMLTextAreaElement) || target.name !== "message") return;
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    if (target.value.trim() === "") return;
+    target.form.requestSubmit();
+  });
+
+  document.addEventListener("htmx:wsConnecting", function () {
+    setState("connecting");
+  });
+  document.addEventListener("htmx:wsOpen", function () {
+    setState("online");
+  });
+
+  // htmx reconnects by itself after abnormal closes (1006, 1011-1013); a server that
+  // shut down cleanly (1000, 1001) deserves the same treatment. 4403 means "not yours".
+  let retries = 0;
+  document.addEventListener("htmx:wsClose", function (event) {
+    const code = event.detail.event.code;
+    if (code === 4403) {
+      setState("forbidden");
+      return;
+    }
+    setState("reconnecting");
+    if ([1006, 1011, 1012, 1013].indexOf(code) >= 0) return;
+    const delay = Math.min(30000, 500 * 2 ** retries) * (0.5 + Math.random() / 2);
+    retries += 1;
+    setTimeout(function () {
+      event.detail.socketWrapper.reconnect();
+    }, delay);
+  });
+  document.addEventListener("htmx:wsOpen", function () {
+    retries = 0;
+  });
+  window.addEventListener("offline", function () {
+    setState("offline");
+  });
+
+  let stick = true;
+  document.addEventListener("htmx:wsBeforeMessage", function () {
+    stick = nearBottom();
+  });
+  document.addEventListener("htmx:wsAfterMessage", function (event) {
+    const message = event.detail.message || "";
+    if (message.indexOf("data-clear-composer") >= 0) {
+      const input = document.getElementById("composer-input");
+      if (input) {
+        input.value = "";
+        input.focus();
+      }
+    }
+    if (stick) scrollToBottom();
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    if (messages()) scrollToBottom();
+  });
+})();

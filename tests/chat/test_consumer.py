@@ -1,0 +1,385 @@
+"""The conversation socket, driven through the full ASGI application (origin, session, routing)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from agents.simulator import simulated_reply
+from chat.models import Conversation, Message
+from chat.owners import Owner
+from chat.services import conversation_create
+from chat.streaming import hub
+from project.asgi import application
+from tests.conftest import user_cookie, visitor_session, ws_headers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STATUS = re.compile(r'class="message assistant"[^>]*data-status="(\w+)"')
+
+
+def expected_text(history: list[dict[str, str]], n: int = 30) -> str:
+    from django.conf import settings
+
+    messages = [{"role": "system", "content": settings.ORION_SYSTEM_PROMPT}, *history]
+    return "".join(simulated_reply(messages, n))
+
+
+def body_text(frame: str) -> str:
+    """The text a frame adds to (or sets on) a reply body, unescaped."""
+    import html
+
+    match = re.search(r'data-part="body"[^>]*>(.*?)</div>', frame, re.S)
+    if match is None:
+        match = re.search(r'beforeend:#msg-\d+-body">(.*?)</div>', frame, re.S)
+    assert match is not None, frame
+    return html.unescape(re.sub(r"<[^>]+>", "", match.group(1))).strip("\n")
+
+
+async def connect(
+    conversation: Conversation, cookie: bytes | None, **kw: Any
+) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(
+        application, f"/ws/conversations/{conversation.pk}/", headers=ws_headers(cookie, **kw)
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def send(communicator: WebsocketCommunicator, text: str) -> None:
+    await communicator.send_to(text_data=json.dumps({"message": text, "HEADERS": {}}))
+
+
+async def frames_until_done(communicator: WebsocketCommunicator, timeout: float = 10) -> list[str]:
+    """Frames up to and including the one that ends the reply."""
+    frames = []
+    while True:
+        frame = await communicator.receive_from(timeout=timeout)
+        frames.append(frame)
+        status = STATUS.search(frame)
+        if status and status.group(1) in {"complete", "failed", "interrupted"}:
+            return frames
+
+
+async def new_conversation(owner: Owner) -> Conversation:
+    return await database_sync_to_async(conversation_create)(owner=owner)
+
+
+async def visitor() -> tuple[Owner, bytes, Conversation]:
+    owner, cookie = await database_sync_to_async(visitor_session)()
+    return owner, cookie, await new_conversation(owner)
+
+
+async def replies(conversation: Conversation) -> list[Message]:
+    return [m async for m in Message.objects.filter(conversation=conversation).order_by("id")]
+
+
+async def test_a_reply_streams_first_token_then_deltas_then_markdown() -> None:
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    await send(ws, "Tell me about <script>alert(1)</script> islands")
+    frames = await frames_until_done(ws)
+    await ws.disconnect()
+
+    exchange, accepted, first, *deltas, final = frames
+    assert 'data-role="user"' in exchange and 'data-status="pending"' in exchange
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in exchange and "<script>" not in exchange
+    assert "data-clear-composer" in accepted
+    assert 'data-status="streaming"' in first
+    assert all('hx-swap-oob="beforeend:#msg-' in d for d in deltas)
+    assert 'data-status="complete"' in final
+    streamed = body_text(first) + "".join(body_text(d) for d in deltas)
+    expected = expected_text(
+        [{"role": "user", "content": "Tell me about <script>alert(1)</script> islands"}]
+    )
+    # Text still waiting to be coalesced when the stream ends rides in the final swap.
+    assert expected.startswith(streamed) and len(streamed) > len(expected) / 2
+    assert body_text(final) == expected
+
+    user, reply = await replies(conversation)
+    assert (user.role, user.status) == ("user", "complete")
+    assert reply.status == "complete" and reply.content == expected
+    assert (reply.tokens_out, reply.provider, reply.model) == (
+        30,
+        "openai-compatible",
+        "orion-sim-1",
+    )
+    assert reply.tokens_in and reply.cost and reply.cost > 0
+    assert reply.first_token_at is not None and reply.done_at is not None
+    assert reply.created_at <= reply.first_token_at <= reply.done_at
+
+
+async def test_another_owner_is_closed_with_4403(alice: Any, bob: Any) -> None:
+    conversation = await new_conversation(Owner(user_id=alice.pk))
+    cookie = await database_sync_to_async(user_cookie)(bob)
+    ws = WebsocketCommunicator(
+        application, f"/ws/conversations/{conversation.pk}/", headers=ws_headers(cookie)
+    )
+    connected, _ = await ws.connect()
+    assert connected
+    assert (await ws.receive_output(timeout=3)) == {"type": "websocket.close", "code": 4403}
+
+
+async def test_a_socket_without_session_is_closed_with_4403() -> None:
+    _, _, conversation = await visitor()
+    ws = WebsocketCommunicator(
+        application, f"/ws/conversations/{conversation.pk}/", headers=ws_headers(None)
+    )
+    await ws.connect()
+    assert (await ws.receive_output(timeout=3))["code"] == 4403
+
+
+async def test_a_foreign_origin_is_refused() -> None:
+    _, cookie, conversation = await visitor()
+    ws = WebsocketCommunicator(
+        application,
+        f"/ws/conversations/{conversation.pk}/",
+        headers=ws_headers(cookie, origin="https://evil.example"),
+    )
+    connected, _ = await ws.connect()
+    assert not connected
+
+
+async def test_a_logged_in_owner_can_chat(alice: Any) -> None:
+    conversation = await new_conversation(Owner(user_id=alice.pk))
+    ws = await connect(conversation, await database_sync_to_async(user_cookie)(alice))
+    await send(ws, "hello")
+    frames = await frames_until_done(ws)
+    await ws.disconnect()
+    assert 'data-status="complete"' in frames[-1]
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (json.dumps({"message": "   "}), "Type a message before sending."),
+        (json.dumps({"message": "x" * 8001}), "the limit is 8,000"),
+        ("{not json", "could not be read"),
+        (json.dumps(["a", "list"]), "could not be read"),
+        (json.dumps({"message": 42}), "could not be read"),
+        (json.dumps({"action": "explode"}), "does not understand"),
+    ],
+)
+async def test_bad_frames_get_a_clear_error_and_store_nothing(raw: str, error: str) -> None:
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    await ws.send_to(text_data=raw)
+    frame = await ws.receive_from(timeout=3)
+    await ws.disconnect()
+    assert 'id="composer-error"' in frame and error in frame
+    assert "data-clear-composer" not in frame
+    assert await replies(conversation) == []
+
+
+async def test_sending_too_fast_is_refused_with_when_to_retry(settings: Any) -> None:
+    settings.ORION_RATE_LIMIT = "2/m"
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    for _ in range(2):
+        await send(ws, "hi")
+        await frames_until_done(ws)
+        await ws.receive_nothing(0.05)
+    await send(ws, "one too many")
+    frame = await ws.receive_from(timeout=3)
+    await ws.disconnect()
+    assert re.search(r"too fast\. Try again in \d+ seconds?\.", frame)
+    assert len(await replies(conversation)) == 4
+
+
+async def test_the_limit_is_shared_by_every_socket_from_one_address(settings: Any) -> None:
+    settings.ORION_RATE_LIMIT = "1/m"
+    sockets = []
+    for n in range(2):
+        owner, cookie = await database_sync_to_async(visitor_session)(f"visitor-{n}")
+        sockets.append(await connect(await new_conversation(owner), cookie))
+    await send(sockets[0], "first")
+    await frames_until_done(sockets[0])
+    await send(sockets[1], "second, other visitor, same address")
+    frame = await sockets[1].receive_from(timeout=3)
+    for ws in sockets:
+        await ws.disconnect()
+    assert "too fast" in frame
+
+
+async def test_a_second_send_while_answering_is_refused_and_nothing_is_lost() -> None:
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    await send(ws, "take your time [sim:tokens=40] [sim:slow]")
+    await ws.receive_from(timeout=3)  # the exchange
+    await ws.receive_from(timeout=3)  # accepted
+    await send(ws, "are you there?")
+    frame = await ws.receive_from(timeout=3)
+    while "composer-error" not in frame:
+        frame = await ws.receive_from(timeout=3)
+    assert "still answering" in frame
+    assert "data-clear-composer" not in frame
+    await ws.disconnect()
+    messages = await replies(conversation)
+    assert [m.content for m in messages if m.role == "user"] == [
+        "take your time [sim:tokens=40] [sim:slow]"
+    ]
+    for task in list(hub().tasks):
+        task.cancel()
+
+
+async def test_the_reply_finishes_after_the_page_goes_away() -> None:
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    await send(ws, "finish without me")
+    await ws.receive_from(timeout=3)
+    await ws.disconnect()
+    for _ in range(100):
+        reply = (await replies(conversation))[-1]
+        if reply.status == "complete":
+            break
+        await asyncio.sleep(0.05)
+    assert reply.status == "complete"
+    assert reply.content == expected_text([{"role": "user", "content": "finish without me"}])
+
+
+async def test_a_page_that_reconnects_gets_the_text_so_far_then_live_deltas() -> None:
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    text = "resume me [sim:tokens=30] [sim:slow]"  # 5 tokens/s: six seconds in all
+    await send(ws, text)
+    frame = ""
+    while 'data-status="streaming"' not in frame:
+        frame = await ws.receive_from(timeout=5)
+    await ws.receive_from(timeout=5)  # at least one delta more
+    await ws.disconnect()
+
+    second = await connect(conversation, cookie)
+    snapshot = await second.receive_from(timeout=3)
+    assert 'data-status="streaming"' in snapshot
+    so_far = body_text(snapshot)
+    assert len(so_far.split()) >= 2
+    nxt = await second.receive_from(timeout=3)
+    assert "beforeend:#msg-" in nxt
+    expected = expected_text([{"role": "user", "content": text}])
+    assert expected.startswith(so_far + body_text(nxt))
+    for task in list(hub().tasks):
+        task.cancel()
+    await second.disconnect()
+
+
+async def test_a_second_tab_sees_the_exchange_and_the_reply() -> None:
+    _, cookie, conversation = await visitor()
+    first = await connect(conversation, cookie)
+    second = await connect(conversation, cookie)
+    await send(first, "two tabs")
+    mine = await frames_until_done(first)
+    theirs = await frames_until_done(second)
+    await first.disconnect()
+    await second.disconnect()
+    assert 'data-role="user"' in theirs[0]
+    assert not any("data-clear-composer" in f for f in theirs)  # their draft is theirs
+    assert body_text(theirs[-1]) == body_text(mine[-1])
+
+
+async def test_deltas_are_coalesced(settings: Any) -> None:
+    async def delta_count(interval_ms: int) -> int:
+        settings.ORION_STREAM_COALESCE_MS = interval_ms
+        _, cookie, conversation = await visitor()
+        ws = await connect(conversation, cookie)
+        await send(ws, f"count frames {interval_ms}")
+        frames = await frames_until_done(ws)
+        await ws.disconnect()
+        return sum("beforeend:#msg-" in f for f in frames)
+
+    # 30 tokens at 400 tokens/s: about 75 ms of stream after the first token.
+    assert await delta_count(0) == 29
+    assert await delta_count(40) <= 4
+
+
+async def test_a_failed_stream_keeps_its_text_and_offers_retry() -> None:
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    await send(ws, "break off [sim:drop=5]")
+    final = (await frames_until_done(ws))[-1]
+    await ws.disconnect()
+    assert 'data-status="failed"' in final
+    assert "broke off before the answer was finished" in final
+    assert 'data-action="retry"' in final
+    assert "Traceback" not in final and "RemoteProtocolError" not in final
+    reply = (await replies(conversation))[-1]
+    assert (reply.status, reply.error_code) == ("failed", "dropped")
+    assert len(reply.content.split()) == 5
+
+
+async def test_retry_answers_again_in_place(settings: Any, simulator: Any) -> None:
+    from tests.conftest import free_port
+
+    settings.OPENAI_BASE_URL = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    await send(ws, "retry me")
+    final = (await frames_until_done(ws))[-1]
+    assert "could not be reached" in final
+    reply = (await replies(conversation))[-1]
+
+    settings.OPENAI_BASE_URL = simulator.base_url
+    await ws.send_to(text_data=json.dumps({"action": "retry", "message_id": str(reply.pk)}))
+    frames = await frames_until_done(ws)
+    await ws.disconnect()
+    assert f'id="msg-{reply.pk}"' in frames[0] and 'data-status="pending"' in frames[0]
+    assert 'data-status="complete"' in frames[-1]
+    messages = await replies(conversation)
+    assert len(messages) == 2 and messages[-1].content == expected_text(
+        [{"role": "user", "content": "retry me"}]
+    )
+
+
+async def test_a_reply_whose_server_died_is_marked_interrupted_on_connect() -> None:
+    _, cookie, conversation = await visitor()
+    await Message.objects.acreate(conversation=conversation, role="user", content="hi")
+    orphan = await Message.objects.acreate(
+        conversation=conversation, role="assistant", status="streaming", content="Half an"
+    )
+    ws = await connect(conversation, cookie)
+    frame = await ws.receive_from(timeout=3)
+    await ws.disconnect()
+    assert 'data-status="interrupted"' in frame and "Half an" in frame
+    await orphan.arefresh_from_db()
+    assert orphan.status == "interrupted"
+
+
+async def test_checkpoints_are_sparse(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chat import streaming
+
+    calls = []
+    real = streaming.message_checkpoint
+
+    def counting(**kwargs: Any) -> None:
+        calls.append(kwargs["content"])
+        real(**kwargs)
+
+    monkeypatch.setattr(streaming, "message_checkpoint", counting)
+    settings.ORION_CHECKPOINT_SECONDS = 0.1
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    await send(ws, "checkpoint me [sim:tokens=40] [sim:ttft=10]")
+    await frames_until_done(ws)
+    await ws.disconnect()
+    # 40 tokens at 400/s is ~100 ms: at most a couple of checkpoints, never one per token.
+    assert 0 <= len(calls) <= 3
+
+
+async def test_the_first_exchange_titles_the_conversation_live(celery_worker_process: Any) -> None:
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    await send(ws, "planning a trip to the mountains")
+    await frames_until_done(ws)
+    frame = await ws.receive_from(timeout=15)
+    while "conversation-title" not in frame:
+        frame = await ws.receive_from(timeout=15)
+    await ws.disconnect()
+    await conversation.arefresh_from_db()
+    assert conversation.title
+    assert f">{conversation.title}</h1>" in frame
