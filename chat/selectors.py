@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -29,7 +30,7 @@ def conversation_get_for_owner(*, owner: Owner | None, pk: uuid.UUID | str) -> C
         raise Http404("No such conversation")
     try:
         return Conversation.objects.get(_owned_by(owner), pk=pk)
-    except (Conversation.DoesNotExist, ValueError, TypeError):
+    except (Conversation.DoesNotExist, ValidationError, ValueError, TypeError):
         raise Http404("No such conversation") from None
 
 

@@ -7,6 +7,7 @@ channels-redis, the Redis cache and real Celery workers. See ``.env.example``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -123,8 +124,9 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
-            # A file, not memory, so the test suite's server and worker processes share it.
-            "TEST": {"NAME": str(BASE_DIR / "test-db.sqlite3")},
+            # A file, not memory, so the test suite's server and worker processes share it
+            # (they are handed its path); one per test run, so runs never collide.
+            "TEST": {"NAME": str(BASE_DIR / f"test-db-{os.getpid()}.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -191,6 +193,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Local runs serve static files straight from the app folders; production serves the
+# collected, compressed, hashed copies (run `manage.py collectstatic`).
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from chat.models import Message
+from chat.rendering import render_fragment, render_markdown
+
+HOSTILE = [
+    '<script>alert("x")</script>',
+    '<img src=x onerror="alert(1)">',
+    "[click](javascript:alert(1))",
+    '<a href="javascript:alert(1)">x</a>',
+    "<iframe src='https://evil.example'></iframe>",
+    '<svg onload="alert(1)"></svg>',
+    "<style>body{display:none}</style>",
+    '<div onclick="steal()">hi</div>',
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_model_markdown_comes_out_inert(text: str) -> None:
+    html = str(render_markdown(text)).lower()
+    for tag in ("<script", "<img", "<iframe", "<svg", "<style"):
+        assert tag not in html
+    assert not re.search(r"<[^>]*\son\w+=", html)  # no event handler on any real tag
+    assert not re.search(r"<a [^>]*href=\"javascript:", html)
+
+
+def test_markdown_is_rendered() -> None:
+    html = str(
+        render_markdown(
+            "# Title\n\n**bold** and `code`\n\n- a\n- b\n\n| x | y |\n|---|---|\n| 1 | 2 |"
+        )
+    )
+    assert "<h1>Title</h1>" in html and "<strong>bold</strong>" in html
+    assert "<code>code</code>" in html and "<li>a</li>" in html and "<td>1</td>" in html
+
+
+def test_links_get_a_safe_rel() -> None:
+    html = str(render_markdown("[site](https://example.org)"))
+    assert 'href="https://example.org"' in html and "noopener" in html
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_a_delta_fragment_escapes_model_text(text: str) -> None:
+    html = render_fragment("delta", {"message_id": 7, "text": text})
+    assert html.startswith('<div hx-swap-oob="beforeend:#msg-7-body">')
+    assert "<script" not in html and "<img" not in html and "<iframe" not in html
+
+
+def test_a_streaming_message_fragment_escapes_and_swaps_the_message() -> None:
+    message = Message(pk=3, role="assistant", status="streaming", content="<b>x</b>")
+    html = render_fragment("message", {"m": message})
+    assert 'id="msg-3"' in html and 'hx-swap-oob="outerHTML"' in html
+    assert 'data-status="streaming"' in html and "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+def test_a_failed_message_offers_retry_with_a_reason() -> None:
+    message = Message(pk=4, role="assistant", status="failed", error_code="timeout", content="Part")
+    html = render_fragment("message", {"m": message})
+    assert "took too long" in html and 'data-action="retry"' in html and "Part" in html
+
+
+def test_an_unknown_error_code_still_reads_like_a_sentence() -> None:
+    message = Message(pk=5, role="assistant", status="failed", error_code="kaboom", content="")
+    html = render_fragment("message", {"m": message})
+    assert "Something went wrong on our side" in html and "kaboom" not in html
+
+
+def test_a_user_message_fragment_shows_text_as_typed() -> None:
+    message = Message(pk=6, role="user", status="complete", content="**not bold** <i>")
+    html = render_fragment("message", {"m": message})
+    assert "**not bold** &lt;i&gt;" in html

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.http import Http404
+
+from chat.models import Conversation, Message
+from chat.owners import Owner
+from chat.selectors import conversation_get_for_owner, conversation_list, message_history
+from chat.services import (
+    ConversationBusy,
+    conversation_connect,
+    conversation_title_update,
+    lease_holder,
+    message_finish,
+    message_send,
+    ReplyOutcome,
+)
+
+pytestmark = pytest.mark.django_db
+
+VISITOR = Owner(anon_id="visitor-1")
+
+
+@pytest.fixture
+def conversation() -> Conversation:
+    return Conversation.objects.create(owner_anon="visitor-1")
+
+
+def test_the_access_helper_hides_other_owners(alice: Any, conversation: Conversation) -> None:
+    assert conversation_get_for_owner(owner=VISITOR, pk=conversation.pk) == conversation
+    for stranger in (Owner(anon_id="visitor-2"), Owner(user_id=alice.pk), None):
+        with pytest.raises(Http404):
+            conversation_get_for_owner(owner=stranger, pk=conversation.pk)
+    with pytest.raises(Http404):
+        conversation_get_for_owner(owner=VISITOR, pk="not-a-uuid")
+
+
+def test_an_account_does_not_see_a_visitors_chats_with_an_empty_anon_id(alice: Any) -> None:
+    Conversation.objects.create(owner_user=alice)
+    assert list(conversation_list(owner=Owner(anon_id=""))) == []
+
+
+def test_sending_stores_the_message_and_a_pending_reply(conversation: Conversation) -> None:
+    job = message_send(owner=VISITOR, conversation_id=conversation.pk, text="hi", ip="1.2.3.4")
+    user, reply = Message.objects.order_by("id")
+    assert (user.role, user.content, user.status) == ("user", "hi", "complete")
+    assert (reply.role, reply.status) == ("assistant", "pending")
+    assert job.history == [{"role": "user", "content": "hi"}]
+    assert job.needs_title and lease_holder(conversation.pk)
+
+
+def test_a_second_send_before_the_reply_ends_stores_nothing(conversation: Conversation) -> None:
+    message_send(owner=VISITOR, conversation_id=conversation.pk, text="one", ip="1.2.3.4")
+    with pytest.raises(ConversationBusy):
+        message_send(owner=VISITOR, conversation_id=conversation.pk, text="two", ip="1.2.3.4")
+    assert Message.objects.count() == 2
+
+
+def test_finishing_a_reply_releases_the_conversation(conversation: Conversation) -> None:
+    job = message_send(owner=VISITOR, conversation_id=conversation.pk, text="one", ip="1.2.3.4")
+    message_finish(job=job, outcome=ReplyOutcome(status="complete", content="Answer"))
+    job.reply.refresh_from_db()
+    assert (job.reply.status, job.reply.content) == ("complete", "Answer")
+    assert job.reply.done_at is not None
+    assert lease_holder(conversation.pk) is None
+    message_send(owner=VISITOR, conversation_id=conversation.pk, text="two", ip="1.2.3.4")
+
+
+def test_history_skips_failed_replies_and_keeps_order(conversation: Conversation) -> None:
+    for role, status, content in [
+        ("user", "complete", "q1"),
+        ("assistant", "failed", "broken"),
+        ("user", "complete", "q2"),
+        ("assistant", "complete", "a2"),
+        ("user", "complete", "q3"),
+    ]:
+        Message.objects.create(conversation=conversation, role=role, status=status, content=content)
+    history = message_history(conversation_id=conversation.pk, limit=3)
+    assert [m["content"] for m in history] == ["q2", "a2", "q3"]
+
+
+def test_connecting_costs_two_queries(
+    conversation: Conversation, django_assert_num_queries: Any
+) -> None:
+    with django_assert_num_queries(2):
+        state = conversation_connect(owner=VISITOR, conversation_id=conversation.pk)
+    assert state.live_message is None
+
+
+def test_the_title_task_is_idempotent_and_never_overrides_a_rename(
+    conversation: Conversation,
+) -> None:
+    Message.objects.create(conversation=conversation, role="user", content="Best pizza in Naples")
+    title = conversation_title_update(conversation_id=conversation.pk)
+    assert title and Conversation.objects.get().title == title
+    assert conversation_title_update(conversation_id=conversation.pk) is None
+    Conversation.objects.update(title="Mine")
+    assert conversation_title_update(conversation_id=conversation.pk) is None
+    assert Conversation.objects.get().title == "Mine"
+
+
+def test_the_title_falls_back_to_the_first_words_offline(
+    settings: Any, conversation: Conversation
+) -> None:
+    settings.OPENAI_BASE_URL = ""
+    Message.objects.create(
+        conversation=conversation, role="user", content="one two three four five six seven"
+    )
+    assert (
+        conversation_title_update(conversation_id=conversation.pk) == "one two three four five six…"
+    )
