@@ -69,19 +69,15 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await self.send_html(event["html"])
 
     async def reply_started(self, event: dict[str, Any]) -> None:
-        if streaming.is_local_origin(event.get("origin")):
-            return  # this process's sockets are fed directly
-        await self.send_html(event["html"])
-        await self.channel_layer.group_send(
-            streaming.group_name(self.conversation_id),
-            {
-                "type": "stream.watch",
-                "conversation": self.conversation_id,
-                "reply_channel": self.channel_name,
-            },
+        if self.attachment is None:
+            return
+        frames = await streaming.socket_reply_started(
+            event=event, conversation_id=self.conversation_id, channel_name=self.channel_name
         )
-        if self.attachment is not None:
+        if frames:
             self.attachment = streaming.Attachment(self.attachment.owner, [], watching_remote=True)
+        for frame in frames:
+            await self.send_html(frame)
 
     async def conversation_titled(self, event: dict[str, Any]) -> None:
         await self.send_html(event["html"])

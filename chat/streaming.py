@@ -432,9 +432,17 @@ async def socket_detach(
     await layer.group_discard(group_name(conversation_id), channel_name)
 
 
-def is_local_origin(origin: object) -> bool:
-    """True for a group message this process sent itself (its sockets got it directly)."""
-    return origin is not None and origin == hub().channel
+async def socket_reply_started(
+    *, event: dict[str, Any], conversation_id: str, channel_name: str
+) -> list[str]:
+    """A reply started somewhere: if in another process, show it and ask to watch it."""
+    if event.get("origin") == hub().channel:
+        return []  # generated here: this process's sockets are fed directly
+    await get_channel_layer().group_send(
+        group_name(conversation_id),
+        {"type": "stream.watch", "conversation": conversation_id, "reply_channel": channel_name},
+    )
+    return [event["html"]]
 
 
 async def socket_receive(

@@ -10,12 +10,12 @@ from chat.owners import Owner
 from chat.selectors import conversation_get_for_owner, conversation_list, message_history
 from chat.services import (
     ConversationBusy,
+    ReplyOutcome,
     conversation_connect,
     conversation_title_update,
     lease_holder,
     message_finish,
     message_send,
-    ReplyOutcome,
 )
 
 pytestmark = pytest.mark.django_db
