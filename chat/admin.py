@@ -8,9 +8,10 @@ from chat.models import Conversation, Message
 
 class MessageInline(admin.TabularInline):
     model = Message
-    fields = ["role", "status", "content", "error_code", "tokens_in", "tokens_out", "cost",
-              "model", "created_at", "first_token_at", "done_at"]  # fmt: skip
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "role", "status", "content", "error_code", "tokens_in", "tokens_out", "cost", "model",
+        "created_at", "first_token_at", "done_at",
+    )  # fmt: skip
     extra = 0
     can_delete = False
 
