@@ -201,9 +201,12 @@ async def stream_chat(
     finish: str | None = None
     done = False
     try:
-        async with client.chat.completions.with_streaming_response.create(  # type: ignore[call-overload]
+        async with client.chat.completions.with_streaming_response.create(
             model=config.model,
-            messages=messages,
+            # The SDK's request-shaping pass costs ~0.9 ms per call on two messages, on
+            # the path to the first token; the messages are plain dicts already.
+            messages=[],
+            extra_body={"messages": messages},
             max_tokens=max_tokens,
             stream=True,
             stream_options={"include_usage": True},

@@ -49,8 +49,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         client = self.scope.get("client") or ("", 0)
         try:
             frames = await streaming.socket_receive(
-                owner=self.attachment.owner,
-                conversation_id=self.conversation_id,
+                attachment=self.attachment,
                 raw=text_data if text_data is not None else bytes_data,
                 ip=client[0] or "",
             )
@@ -75,7 +74,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             event=event, conversation_id=self.conversation_id, channel_name=self.channel_name
         )
         if frames:
-            self.attachment = streaming.Attachment(self.attachment.owner, [], watching_remote=True)
+            self.attachment.watching_remote = True
         for frame in frames:
             await self.send_html(frame)
 

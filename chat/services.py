@@ -15,7 +15,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.http import Http404
 from django.utils import timezone
 
 from agents.tasks import enqueue
@@ -125,23 +126,24 @@ class ReplyJob:
     needs_title: bool
 
 
-def message_send(*, owner: Owner, conversation_id: uuid.UUID, text: str, ip: str) -> ReplyJob:
+def message_send(*, owner: Owner, conversation: Conversation, text: str, ip: str) -> ReplyJob:
     """Store the user's message and a pending reply; the caller then starts generation.
 
-    Raises ``RateLimited``, ``ConversationBusy`` or ``Http404`` before anything is stored,
-    so a refused message stays in the composer and nothing is half-saved.
+    ``conversation`` comes from ``conversation_get_for_owner`` (the socket fetched it on
+    connect). Raises ``RateLimited``, ``ConversationBusy`` or ``Http404`` (the conversation
+    was deleted meanwhile) before anything is stored, so a refused message stays in the
+    composer and nothing is half-saved.
     """
-    conversation = conversation_get_for_owner(owner=owner, pk=conversation_id)
     check_send_rate(owner=owner, ip=ip)
     if not lease_acquire(conversation.pk):
         raise ConversationBusy
     try:
         with transaction.atomic():
             user_message = Message.objects.create(
-                conversation=conversation, role=Message.Role.USER, content=text
+                conversation_id=conversation.pk, role=Message.Role.USER, content=text
             )
             reply = Message.objects.create(
-                conversation=conversation,
+                conversation_id=conversation.pk,
                 role=Message.Role.ASSISTANT,
                 status=Message.Status.PENDING,
             )
@@ -150,6 +152,9 @@ def message_send(*, owner: Owner, conversation_id: uuid.UUID, text: str, ip: str
             limit=settings.ORION_HISTORY_MESSAGES,
             before_id=reply.pk,
         )
+    except IntegrityError:
+        lease_release(conversation.pk)
+        raise Http404("No such conversation") from None
     except BaseException:
         lease_release(conversation.pk)
         raise
@@ -158,15 +163,14 @@ def message_send(*, owner: Owner, conversation_id: uuid.UUID, text: str, ip: str
         reply=reply,
         user_message=user_message,
         history=history,
-        needs_title=not conversation.title,
+        needs_title=len(history) == 1,
     )
 
 
 def message_retry(
-    *, owner: Owner, conversation_id: uuid.UUID, message_id: int, ip: str
+    *, owner: Owner, conversation: Conversation, message_id: int, ip: str
 ) -> ReplyJob:
     """Answer again in place of a failed or interrupted reply."""
-    conversation = conversation_get_for_owner(owner=owner, pk=conversation_id)
     reply = conversation.messages.filter(
         pk=message_id,
         role=Message.Role.ASSISTANT,
@@ -196,7 +200,7 @@ def message_retry(
         reply=reply,
         user_message=None,
         history=history,
-        needs_title=not conversation.title,
+        needs_title=len(history) == 1,
     )
 
 

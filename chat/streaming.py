@@ -31,7 +31,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from agents.pipeline import AnswerDone, AnswerError, TextDelta, answer_stream
-from chat.models import Message
+from chat.models import Conversation, Message
 from chat.owners import Owner, owner_from_scope
 from chat.ratelimits import RateLimited
 from chat.rendering import render_fragment
@@ -378,11 +378,14 @@ async def _withdraw(h: Hub, live: LiveReply, announce: asyncio.Task[None]) -> No
 # --- sockets -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class Attachment:
-    owner: Owner | None
+    """A socket's standing: whose it is, which conversation, and what to send it first."""
+
+    owner: Owner
+    conversation: Conversation
     frames: list[str]
-    watching_remote: bool
+    watching_remote: bool = False
 
 
 async def socket_attach(
@@ -393,26 +396,35 @@ async def socket_attach(
     Raises ``Http404`` for a conversation the socket's owner may not see.
     """
     owner = await database_sync_to_async(owner_from_scope)(scope)
+    if owner is None:
+        raise Http404("No such conversation")
     state = await database_sync_to_async(conversation_connect)(
         owner=owner, conversation_id=conversation_id
     )
     layer = get_channel_layer()
     await layer.group_add(group_name(conversation_id), channel_name)
+    attachment = Attachment(owner=owner, conversation=state.conversation, frames=[])
     live = hub().subscribe(conversation_id, send)
-    if live is not None:
-        return Attachment(owner, [message_frame(live.message)], watching_remote=False)
     message = state.live_message
-    if message is None:
-        return Attachment(owner, [], watching_remote=False)
-    if state.lease_holder is None or state.lease_holder == INSTANCE_ID:
+    if live is not None:
+        attachment.frames.append(message_frame(live.message))
+    elif message is None:
+        pass
+    elif state.lease_holder is None or state.lease_holder == INSTANCE_ID:
         # Nobody is generating it any more (the process answering it was restarted).
         marked = await database_sync_to_async(message_mark_interrupted)(message_id=message.pk)
-        return Attachment(owner, [message_frame(marked or message)], watching_remote=False)
-    await layer.group_send(
-        group_name(conversation_id),
-        {"type": "stream.watch", "conversation": conversation_id, "reply_channel": channel_name},
-    )
-    return Attachment(owner, [], watching_remote=True)
+        attachment.frames.append(message_frame(marked or message))
+    else:
+        await layer.group_send(
+            group_name(conversation_id),
+            {
+                "type": "stream.watch",
+                "conversation": conversation_id,
+                "reply_channel": channel_name,
+            },
+        )
+        attachment.watching_remote = True
+    return attachment
 
 
 async def socket_detach(
@@ -445,25 +457,22 @@ async def socket_reply_started(
     return [event["html"]]
 
 
-async def socket_receive(
-    *, owner: Owner | None, conversation_id: str, raw: str | bytes | None, ip: str
-) -> list[str]:
+async def socket_receive(*, attachment: Attachment, raw: str | bytes | None, ip: str) -> list[str]:
     """Handle one frame from the page; returns the frames for that page alone.
 
     Errors a person can act on come back as an error fragment (their text stays in the
-    composer). ``Http404`` (the conversation is gone or not theirs) propagates.
+    composer). ``Http404`` (the conversation was deleted meanwhile) propagates.
     """
-    if owner is None:
-        raise Http404("No such conversation")
+    owner, conversation = attachment.owner, attachment.conversation
     try:
         command = parse_frame(raw)
         if isinstance(command, SendCommand):
             job = await database_sync_to_async(message_send)(
-                owner=owner, conversation_id=conversation_id, text=command.text, ip=ip
+                owner=owner, conversation=conversation, text=command.text, ip=ip
             )
         else:
             job = await database_sync_to_async(message_retry)(
-                owner=owner, conversation_id=conversation_id, message_id=command.message_id, ip=ip
+                owner=owner, conversation=conversation, message_id=command.message_id, ip=ip
             )
     except InputError as exc:
         return [error_frame(exc.message)]

@@ -103,6 +103,8 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     _db = database_from_url(DATABASE_URL)
+    if _db["ENGINE"] == "django.db.backends.sqlite3":
+        _db["CONN_MAX_AGE"] = None
     if _db["ENGINE"] == "django.db.backends.postgresql":
         _db["OPTIONS"] = {
             "pool": {
@@ -117,6 +119,8 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env_str("ORION_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            # Keep connections: opening one (and its PRAGMAs) costs more than most queries.
+            "CONN_MAX_AGE": None,
             # WAL lets readers run while a reply is being written; IMMEDIATE avoids
             # "database is locked" upgrades when two threads write at once.
             "OPTIONS": {

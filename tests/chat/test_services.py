@@ -43,7 +43,7 @@ def test_an_account_does_not_see_a_visitors_chats_with_an_empty_anon_id(alice: A
 
 
 def test_sending_stores_the_message_and_a_pending_reply(conversation: Conversation) -> None:
-    job = message_send(owner=VISITOR, conversation_id=conversation.pk, text="hi", ip="1.2.3.4")
+    job = message_send(owner=VISITOR, conversation=conversation, text="hi", ip="1.2.3.4")
     user, reply = Message.objects.order_by("id")
     assert (user.role, user.content, user.status) == ("user", "hi", "complete")
     assert (reply.role, reply.status) == ("assistant", "pending")
@@ -52,20 +52,20 @@ def test_sending_stores_the_message_and_a_pending_reply(conversation: Conversati
 
 
 def test_a_second_send_before_the_reply_ends_stores_nothing(conversation: Conversation) -> None:
-    message_send(owner=VISITOR, conversation_id=conversation.pk, text="one", ip="1.2.3.4")
+    message_send(owner=VISITOR, conversation=conversation, text="one", ip="1.2.3.4")
     with pytest.raises(ConversationBusy):
-        message_send(owner=VISITOR, conversation_id=conversation.pk, text="two", ip="1.2.3.4")
+        message_send(owner=VISITOR, conversation=conversation, text="two", ip="1.2.3.4")
     assert Message.objects.count() == 2
 
 
 def test_finishing_a_reply_releases_the_conversation(conversation: Conversation) -> None:
-    job = message_send(owner=VISITOR, conversation_id=conversation.pk, text="one", ip="1.2.3.4")
+    job = message_send(owner=VISITOR, conversation=conversation, text="one", ip="1.2.3.4")
     message_finish(job=job, outcome=ReplyOutcome(status="complete", content="Answer"))
     job.reply.refresh_from_db()
     assert (job.reply.status, job.reply.content) == ("complete", "Answer")
     assert job.reply.done_at is not None
     assert lease_holder(conversation.pk) is None
-    message_send(owner=VISITOR, conversation_id=conversation.pk, text="two", ip="1.2.3.4")
+    message_send(owner=VISITOR, conversation=conversation, text="two", ip="1.2.3.4")
 
 
 def test_history_skips_failed_replies_and_keeps_order(conversation: Conversation) -> None:
