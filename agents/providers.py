@@ -159,7 +159,7 @@ def _client(config: ProviderConfig) -> openai.AsyncOpenAI:
     return client
 
 
-def _parse_event(payload: str) -> tuple[list[str], str | None, Usage | None]:
+def _parse_event(payload: bytes) -> tuple[list[str], str | None, Usage | None]:
     """One SSE ``data:`` payload -> (texts, finish_reason, usage)."""
     try:
         chunk = json.loads(payload)
@@ -211,18 +211,25 @@ async def stream_chat(
             stream=True,
             stream_options={"include_usage": True},
         ) as response:
-            async for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == "[DONE]":
-                    done = True
-                    break
-                texts, chunk_finish, chunk_usage = _parse_event(payload)
-                finish = chunk_finish or finish
-                usage = chunk_usage or usage
-                for text in texts:
-                    yield TextDelta(text)
+            buffer = b""
+            async for data in response.iter_bytes():
+                # Server-sent events are separated by a blank line; a read may hold
+                # several events or part of one.
+                buffer += data
+                *events, buffer = buffer.split(b"\n\n")
+                for event in events:
+                    for line in event.splitlines():
+                        if not line.startswith(b"data:"):
+                            continue
+                        payload = line[5:].strip()
+                        if payload == b"[DONE]":
+                            done = True
+                            break
+                        texts, chunk_finish, chunk_usage = _parse_event(payload)
+                        finish = chunk_finish or finish
+                        usage = chunk_usage or usage
+                        for text in texts:
+                            yield TextDelta(text)
     except ProviderError:
         raise
     except (openai.OpenAIError, httpx.HTTPError) as exc:

@@ -23,8 +23,11 @@ class RateLimited(Exception):  # noqa: N818  (reads better at the call sites)
     @property
     def message(self) -> str:
         seconds = max(1, self.retry_after)
-        unit = "second" if seconds == 1 else "seconds"
-        return f"You are sending messages too fast. Try again in {seconds} {unit}."
+        if seconds >= 90:
+            when = f"{round(seconds / 60)} minutes"
+        else:
+            when = f"{seconds} second" + ("" if seconds == 1 else "s")
+        return f"You are sending messages too fast. Try again in {when}."
 
 
 def owner_key(group: str, request: HttpRequest) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404
 
 from chat.models import Conversation, Message
@@ -38,15 +39,39 @@ def message_list(*, conversation: Conversation) -> list[Message]:
     return list(conversation.messages.exclude(role=Message.Role.SYSTEM).order_by("id"))
 
 
+# Turns the model sees: the user's, and the assistant's that finished.
+_model_input = Q(role=Message.Role.USER) | Q(
+    role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE
+)
+
+
 def message_history(
     *, conversation_id: uuid.UUID, limit: int, before_id: int | None = None
 ) -> list[dict[str, str]]:
     """The last ``limit`` turns as model input: user turns and finished assistant turns."""
-    qs = Message.objects.filter(conversation_id=conversation_id).filter(
-        Q(role=Message.Role.USER) | Q(role=Message.Role.ASSISTANT, status=Message.Status.COMPLETE)
-    )
+    qs = Message.objects.filter(conversation_id=conversation_id).filter(_model_input)
     if before_id is not None:
         qs = qs.filter(id__lt=before_id)
     rows = list(qs.order_by("-id").values_list("role", "content")[:limit])
     rows.reverse()
     return [{"role": role, "content": content} for role, content in rows]
+
+
+def message_histories(
+    *, conversation_ids: list[uuid.UUID], limit: int
+) -> dict[uuid.UUID, list[dict[str, str]]]:
+    """``message_history`` for several conversations in one query."""
+    rows = (
+        Message.objects.filter(conversation_id__in=conversation_ids)
+        .filter(_model_input)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("conversation_id")], order_by=F("id").desc())
+        )
+        .filter(rank__lte=limit)
+        .order_by("conversation_id", "id")
+        .values_list("conversation_id", "role", "content")
+    )
+    histories: dict[uuid.UUID, list[dict[str, str]]] = {pk: [] for pk in conversation_ids}
+    for conversation_id, role, content in rows:
+        histories[conversation_id].append({"role": role, "content": content})
+    return histories

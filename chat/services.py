@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -23,9 +24,9 @@ from agents.tasks import enqueue
 from agents.titles import title_suggest
 from chat.models import Conversation, Message
 from chat.owners import Owner
-from chat.ratelimits import check_send_rate
+from chat.ratelimits import RateLimited, check_send_rate
 from chat.rendering import render_fragment
-from chat.selectors import conversation_get_for_owner, message_history
+from chat.selectors import conversation_get_for_owner, message_histories, message_history
 from chat.validation import InputError, clean_title
 
 logger = logging.getLogger(__name__)
@@ -126,45 +127,97 @@ class ReplyJob:
     needs_title: bool
 
 
+@dataclass(frozen=True)
+class SendRequest:
+    owner: Owner
+    conversation: Conversation  # from conversation_get_for_owner: ownership is checked
+    text: str
+    ip: str
+
+
 def message_send(*, owner: Owner, conversation: Conversation, text: str, ip: str) -> ReplyJob:
     """Store the user's message and a pending reply; the caller then starts generation.
 
-    ``conversation`` comes from ``conversation_get_for_owner`` (the socket fetched it on
-    connect). Raises ``RateLimited``, ``ConversationBusy`` or ``Http404`` (the conversation
-    was deleted meanwhile) before anything is stored, so a refused message stays in the
+    Raises ``RateLimited``, ``ConversationBusy`` or ``Http404`` (the conversation was
+    deleted meanwhile) before anything is stored, so a refused message stays in the
     composer and nothing is half-saved.
     """
-    check_send_rate(owner=owner, ip=ip)
-    if not lease_acquire(conversation.pk):
-        raise ConversationBusy
+    (result,) = messages_send(requests=[SendRequest(owner, conversation, text, ip)])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def messages_send(*, requests: list[SendRequest]) -> list[ReplyJob | Exception]:
+    """``message_send`` for many people at once: one transaction, a handful of queries."""
+    results: list[ReplyJob | Exception] = []
+    accepted: list[SendRequest] = []
+    for request in requests:
+        try:
+            check_send_rate(owner=request.owner, ip=request.ip)
+            if not lease_acquire(request.conversation.pk):
+                raise ConversationBusy
+        except (RateLimited, ConversationBusy) as exc:
+            results.append(exc)
+        else:
+            accepted.append(request)
+            results.append(ConversationBusy())  # placeholder, replaced below
     try:
-        with transaction.atomic():
-            user_message = Message.objects.create(
-                conversation_id=conversation.pk, role=Message.Role.USER, content=text
-            )
-            reply = Message.objects.create(
-                conversation_id=conversation.pk,
+        try:
+            stored: list[ReplyJob | Exception] = list(_exchanges_store(accepted))
+        except IntegrityError:  # a conversation was deleted meanwhile: find out which
+            stored = [_exchange_store_or_404(request) for request in accepted]
+    except BaseException:
+        for request in accepted:
+            lease_release(request.conversation.pk)
+        raise
+    by_request = dict(zip(map(id, accepted), stored, strict=True))
+    for index, request in enumerate(requests):
+        if id(request) in by_request:
+            results[index] = by_request[id(request)]
+            if isinstance(results[index], Exception):
+                lease_release(request.conversation.pk)
+    return results
+
+
+def _exchanges_store(requests: list[SendRequest]) -> list[ReplyJob]:
+    if not requests:
+        return []
+    with transaction.atomic():
+        users = Message.objects.bulk_create(
+            Message(conversation_id=r.conversation.pk, role=Message.Role.USER, content=r.text)
+            for r in requests
+        )
+        replies = Message.objects.bulk_create(
+            Message(
+                conversation_id=r.conversation.pk,
                 role=Message.Role.ASSISTANT,
                 status=Message.Status.PENDING,
             )
-        history = message_history(
-            conversation_id=conversation.pk,
-            limit=settings.ORION_HISTORY_MESSAGES,
-            before_id=reply.pk,
+            for r in requests
         )
-    except IntegrityError:
-        lease_release(conversation.pk)
-        raise Http404("No such conversation") from None
-    except BaseException:
-        lease_release(conversation.pk)
-        raise
-    return ReplyJob(
-        conversation_id=conversation.pk,
-        reply=reply,
-        user_message=user_message,
-        history=history,
-        needs_title=len(history) == 1,
+    histories = message_histories(
+        conversation_ids=[r.conversation.pk for r in requests],
+        limit=settings.ORION_HISTORY_MESSAGES,
     )
+    return [
+        ReplyJob(
+            conversation_id=r.conversation.pk,
+            reply=reply,
+            user_message=user,
+            history=histories[r.conversation.pk],
+            needs_title=len(histories[r.conversation.pk]) == 1,
+        )
+        for r, user, reply in zip(requests, users, replies, strict=True)
+    ]
+
+
+def _exchange_store_or_404(request: SendRequest) -> ReplyJob | Exception:
+    try:
+        (job,) = _exchanges_store([request])
+    except IntegrityError:
+        return Http404("No such conversation")
+    return job
 
 
 def message_retry(
@@ -204,11 +257,23 @@ def message_retry(
     )
 
 
-def message_checkpoint(*, message_id: int, content: str, first_token_at: datetime | None) -> None:
+@dataclass(frozen=True)
+class Checkpoint:
+    message_id: int
+    content: str
+    first_token_at: datetime | None
+
+
+def messages_checkpoint(*, checkpoints: list[Checkpoint]) -> list[None]:
     """Save partial text now and then, so a crash loses seconds of a reply, not all of it."""
-    Message.objects.filter(pk=message_id).update(
-        content=content, status=Message.Status.STREAMING, first_token_at=first_token_at
-    )
+    with transaction.atomic():
+        for checkpoint in checkpoints:
+            Message.objects.filter(pk=checkpoint.message_id).update(
+                content=checkpoint.content,
+                status=Message.Status.STREAMING,
+                first_token_at=checkpoint.first_token_at,
+            )
+    return [None] * len(checkpoints)
 
 
 @dataclass(frozen=True)
@@ -225,28 +290,37 @@ class ReplyOutcome:
 
 
 def message_finish(*, job: ReplyJob, outcome: ReplyOutcome) -> None:
-    """The reply's final write; queues the title once the first exchange is complete."""
+    messages_finish(finished=[(job, outcome)])
+
+
+def messages_finish(*, finished: list[tuple[ReplyJob, ReplyOutcome]]) -> list[None]:
+    """Replies' final writes; queues titles once a first exchange is complete."""
+    from chat.tasks import conversation_title_generate
+
     now = timezone.now()
     with transaction.atomic():
-        Message.objects.filter(pk=job.reply.pk).update(
-            status=outcome.status,
-            content=outcome.content,
-            error_code=outcome.error_code,
-            first_token_at=outcome.first_token_at,
-            done_at=now,
-            tokens_in=outcome.tokens_in,
-            tokens_out=outcome.tokens_out,
-            cost=outcome.cost,
-            provider=outcome.provider,
-            model=outcome.model,
+        for job, outcome in finished:
+            Message.objects.filter(pk=job.reply.pk).update(
+                status=outcome.status,
+                content=outcome.content,
+                error_code=outcome.error_code,
+                first_token_at=outcome.first_token_at,
+                done_at=now,
+                tokens_in=outcome.tokens_in,
+                tokens_out=outcome.tokens_out,
+                cost=outcome.cost,
+                provider=outcome.provider,
+                model=outcome.model,
+            )
+            if job.needs_title and outcome.status == Message.Status.COMPLETE:
+                transaction.on_commit(
+                    partial(enqueue, conversation_title_generate, str(job.conversation_id))
+                )
+        Conversation.objects.filter(pk__in=[job.conversation_id for job, _ in finished]).update(
+            updated_at=now
         )
-        Conversation.objects.filter(pk=job.conversation_id).update(updated_at=now)
-        if job.needs_title and outcome.status == Message.Status.COMPLETE:
-            from chat.tasks import conversation_title_generate
-
-            conversation_id = str(job.conversation_id)
-            transaction.on_commit(lambda: enqueue(conversation_title_generate, conversation_id))
-    lease_release(job.conversation_id)
+    cache.delete_many([_lease_key(job.conversation_id) for job, _ in finished])
+    return [None] * len(finished)
 
 
 def message_mark_interrupted(*, message_id: int) -> Message | None:

@@ -31,23 +31,26 @@ from django.http import Http404
 from django.utils import timezone
 
 from agents.pipeline import AnswerDone, AnswerError, TextDelta, answer_stream
+from chat.batching import Batcher
 from chat.models import Conversation, Message
 from chat.owners import Owner, owner_from_scope
 from chat.ratelimits import RateLimited
 from chat.rendering import render_fragment
 from chat.services import (
     INSTANCE_ID,
+    Checkpoint,
     ConversationBusy,
     ReplyJob,
     ReplyOutcome,
+    SendRequest,
     conversation_connect,
     lease_refresh,
     lease_release,
-    message_checkpoint,
-    message_finish,
     message_mark_interrupted,
     message_retry,
-    message_send,
+    messages_checkpoint,
+    messages_finish,
+    messages_send,
 )
 from chat.validation import InputError, SendCommand, parse_frame
 
@@ -63,6 +66,7 @@ def group_name(conversation_id: object) -> str:
 @dataclass(eq=False)
 class LiveReply:
     job: ReplyJob
+    exchange: str = ""  # the frame that showed the exchange, for pages in other processes
     parts: list[str] = field(default_factory=list)
     remote: set[str] = field(default_factory=set)
     # Frames go out under this lock, so they arrive in order on every channel.
@@ -89,6 +93,16 @@ class Hub:
         self.tasks: set[asyncio.Task[None]] = set()
         self.channel: str | None = None
         self._listener: asyncio.Task[None] | None = None
+        # Database writes from many replies at once share thread hops (see chat.batching).
+        self.sends: Batcher[SendRequest, ReplyJob] = Batcher(
+            lambda requests: messages_send(requests=requests)
+        )
+        self.checkpoints: Batcher[Checkpoint, None] = Batcher(
+            lambda items: messages_checkpoint(checkpoints=items)
+        )
+        self.finishes: Batcher[tuple[ReplyJob, ReplyOutcome], None] = Batcher(
+            lambda items: messages_finish(finished=items)
+        )
 
     # --- local sockets ---------------------------------------------------------------------
 
@@ -183,12 +197,12 @@ def delta_frame(message_id: int, text: str) -> str:
 async def reply_start(job: ReplyJob) -> None:
     """Show the exchange on every open page and start generating, detached from any socket."""
     h = hub()
-    live = LiveReply(job=job)
+    live = LiveReply(job=job, exchange=exchange_frame(job))
     h.replies[live.conversation_id] = live
     task = asyncio.create_task(_generate(h, live))
     h.tasks.add(task)
     task.add_done_callback(h.tasks.discard)
-    await h.publish(live.conversation_id, exchange_frame(job), None)
+    await h.publish(live.conversation_id, live.exchange, None)
 
 
 class _Streamer:
@@ -248,10 +262,12 @@ class _Streamer:
 
     async def _checkpoint(self) -> None:
         try:
-            await database_sync_to_async(message_checkpoint)(
-                message_id=self.live.job.reply.pk,
-                content="".join(self.live.parts),
-                first_token_at=self.first_token_at,
+            await self.hub.checkpoints.submit(
+                Checkpoint(
+                    message_id=self.live.job.reply.pk,
+                    content="".join(self.live.parts),
+                    first_token_at=self.first_token_at,
+                )
             )
         except Exception:
             logger.exception("checkpoint failed; the reply goes on")
@@ -309,16 +325,17 @@ async def _generate(h: Hub, live: LiveReply) -> None:
     keeper.cancel()
     try:
         await streamer.settle()
-        await database_sync_to_async(message_finish)(job=job, outcome=outcome)
-    except Exception:
-        logger.exception("could not save reply %s", job.reply.pk)
-        await database_sync_to_async(lease_release)(job.conversation_id)
-    try:
+        # The page hears first; a socket that connects before the write below still gets
+        # this final state from the live reply, which stays registered until then.
         message = live.message
         message.status = outcome.status
         message.error_code = outcome.error_code
         async with live.lock:
             await h.publish(live.conversation_id, message_frame(message), live)
+        await h.finishes.submit((job, outcome))
+    except Exception:
+        logger.exception("could not finish reply %s", job.reply.pk)
+        await database_sync_to_async(lease_release)(job.conversation_id)
     finally:
         h.replies.pop(live.conversation_id, None)
         await _withdraw(h, live, announce)
@@ -359,7 +376,7 @@ async def _announce(h: Hub, live: LiveReply) -> None:
                 "type": "reply.started",
                 "origin": channel,
                 "conversation": live.conversation_id,
-                "html": exchange_frame(live.job),
+                "html": live.exchange,
             },
         )
     except Exception:
@@ -467,9 +484,7 @@ async def socket_receive(*, attachment: Attachment, raw: str | bytes | None, ip:
     try:
         command = parse_frame(raw)
         if isinstance(command, SendCommand):
-            job = await database_sync_to_async(message_send)(
-                owner=owner, conversation=conversation, text=command.text, ip=ip
-            )
+            job = await hub().sends.submit(SendRequest(owner, conversation, command.text, ip))
         else:
             job = await database_sync_to_async(message_retry)(
                 owner=owner, conversation=conversation, message_id=command.message_id, ip=ip
