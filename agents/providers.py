@@ -22,6 +22,8 @@ import httpx2 as httpx
 import openai
 from django.conf import settings
 
+from agents.transport import LeanTransport
+
 logger = logging.getLogger(__name__)
 
 
@@ -107,6 +109,7 @@ class ProviderConfig:
     max_retries: int
     price_in_per_1k: Decimal
     price_out_per_1k: Decimal
+    http: str = "lean"
 
     @property
     def simulated(self) -> bool:
@@ -132,6 +135,7 @@ def configured_provider() -> ProviderConfig | None:
         max_retries=settings.ORION_MODEL_RETRIES,
         price_in_per_1k=Decimal(str(settings.ORION_PRICE_INPUT_PER_1K)),
         price_out_per_1k=Decimal(str(settings.ORION_PRICE_OUTPUT_PER_1K)),
+        http=settings.ORION_MODEL_HTTP,
     )
 
 
@@ -151,8 +155,12 @@ def _client(config: ProviderConfig) -> openai.AsyncOpenAI:
             api_key=config.api_key,
             timeout=httpx.Timeout(config.timeout, connect=config.connect_timeout),
             max_retries=config.max_retries,
-            http_client=httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=2000, max_keepalive_connections=500),
+            http_client=(
+                httpx.AsyncClient(transport=LeanTransport())
+                if config.http == "lean"
+                else httpx.AsyncClient(
+                    limits=httpx.Limits(max_connections=2000, max_keepalive_connections=500)
+                )
             ),
         )
         per_loop[config] = client

@@ -247,3 +247,8 @@ ORION_MODEL_CONNECT_TIMEOUT = env_float("ORION_MODEL_CONNECT_TIMEOUT", 5.0, mini
 ORION_PRICE_INPUT_PER_1K = env_float("ORION_PRICE_INPUT_PER_1K", 0.0, minimum=0.0)
 ORION_PRICE_OUTPUT_PER_1K = env_float("ORION_PRICE_OUTPUT_PER_1K", 0.0, minimum=0.0)
 ORION_MODEL_RETRIES = env_int("ORION_MODEL_RETRIES", 1, minimum=0)
+# "lean": Orion's own HTTP/1.1 transport under the SDK (much less CPU per streamed token);
+# "httpx": the SDK's default stack, for HTTP proxies or HTTP/2.
+ORION_MODEL_HTTP = env_str("ORION_MODEL_HTTP", "lean")
+if ORION_MODEL_HTTP not in {"lean", "httpx"}:
+    raise ImproperlyConfigured(f"ORION_MODEL_HTTP must be lean or httpx, got {ORION_MODEL_HTTP!r}")

@@ -23,6 +23,13 @@ from tests.conftest import free_port
 MESSAGES = [{"role": "user", "content": "hello"}]
 
 
+@pytest.fixture(autouse=True, params=["lean", "httpx"])
+def http_stack(request: pytest.FixtureRequest, settings: Any) -> str:
+    """Every provider test runs over Orion's transport and over the SDK's own."""
+    settings.ORION_MODEL_HTTP = request.param
+    return str(request.param)
+
+
 async def collect(messages: list[dict[str, str]], **kw: Any) -> tuple[str, StreamEnd]:
     config = configured_provider()
     assert config is not None
