@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from typing import Any
 
-from asgiref.sync import SyncToAsync, sync_to_async
+from asgiref.sync import SyncToAsync
 from celery import Task
 from django.conf import settings
 
@@ -15,17 +17,28 @@ logger = logging.getLogger(__name__)
 def enqueue(task: Task, *args: Any) -> None:
     """Queue ``task`` now. Call it from ``transaction.on_commit``, never mid-transaction.
 
-    Without a broker (the embedded default) the task runs in-process on a worker thread
-    so the caller is not held up; when called from code running under the ASGI server the
-    thread is started from the server's event loop, so the task can reach the in-memory
-    channel layer safely.
+    Without a broker (the embedded default) the task runs in-process on a daemon thread,
+    so the caller is not held up and a server that stops mid-task is not held up either.
+    Called from code running under the ASGI server, the thread is tied to the server's
+    event loop, so the task's ``async_to_sync`` calls (the model, the channel layer) run
+    there, where the in-memory channel layer lives.
     """
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         task.apply_async(args=args)
         return
     loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-    if loop is not None and loop.is_running():
-        run = sync_to_async(task.apply, thread_sensitive=False)
-        loop.call_soon_threadsafe(lambda: loop.create_task(run(args=args)))
-    else:
+    if loop is None or not loop.is_running():
         task.apply(args=args)
+        return
+
+    def run() -> None:
+        SyncToAsync.threadlocal.main_event_loop = loop
+        SyncToAsync.threadlocal.main_event_loop_pid = os.getpid()
+        try:
+            task.apply(args=args)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+
+    threading.Thread(target=run, name=f"task-{task.name}", daemon=True).start()

@@ -3,6 +3,14 @@
 The server is a separate process (WebSockets need a real ASGI server) on a free port,
 pointed at this run's test database and the session's LLM simulator through
 ``child_env``; with ``REDIS_URL`` set it uses channels-redis and the Redis cache too.
+
+Playwright lives for this package only. Its sync API keeps an event loop running in the
+main thread for as long as it is started: pytest-playwright's session-scoped ``playwright``
+would leave that loop running for every test collected after this package, and each
+pytest-asyncio test there would fail with "Cannot run the event loop while another loop is
+running" (and Django would refuse their ORM calls). So ``playwright``, ``browser_type``,
+``browser`` and ``browser_context_args`` are package-scoped here, and Django's async-safety
+check is relaxed only while this package runs.
 """
 
 from __future__ import annotations
@@ -15,16 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    BrowserType,
+    Page,
+    Playwright,
+    sync_playwright,
+)
 
 from agents.simulator import SimulatorThread
 from tests.conftest import BASE_DIR, child_env, free_port, stop, wait_for_port
 
-# pytest-playwright's sync API keeps an event loop running in the main thread, so Django
-# would refuse ORM calls made by the test itself (SynchronousOnlyOperation). This is the
-# documented workaround for Playwright + Django; it is not passed on to the server.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -39,31 +50,80 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(scope="package", autouse=True)
+def _orm_beside_playwright() -> Iterator[None]:
+    """Let the tests (and pytest-django's flush) use the ORM beside Playwright's event loop.
+
+    The documented workaround for Playwright + Django, limited to this package so the rest
+    of the suite keeps Django's async-safety check. Never passed on to the server.
+    """
+    before = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
+    yield
+    if before is None:
+        os.environ.pop(ASYNC_UNSAFE, None)
+    else:
+        os.environ[ASYNC_UNSAFE] = before
+
+
+# --- the browser: Debian's Chromium only, never one Playwright downloaded -------------------
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """Debian's Chromium only: never a browser Playwright downloaded."""
-    if not CHROMIUM.is_file() or not os.access(CHROMIUM, os.X_OK):
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests need Debian's Chromium "
-            "(apt-get update && apt-get install -y chromium)",
+            f"{CHROMIUM} is missing or not executable: the browser tests need Debian's "
+            "Chromium (apt-get update && apt-get install -y chromium)",
             pytrace=False,
         )
     return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="package")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="package")
+def browser_type(playwright: Playwright, browser_name: str) -> BrowserType:
+    return getattr(playwright, browser_name)
+
+
+@pytest.fixture(scope="package")
+def browser(
+    browser_type: BrowserType, browser_type_launch_args: dict[str, Any]
+) -> Iterator[Browser]:
+    browser = browser_type.launch(**browser_type_launch_args)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="package")
+def browser_context_args() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    """pytest-playwright's page, failing the test on any uncaught JavaScript error."""
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    assert not errors, f"uncaught JavaScript errors on the page: {errors}"
+
+
+# --- the server ----------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def live_server_url(transactional_db: None, simulator: SimulatorThread) -> Iterator[str]:
     """A Daphne server for this test alone, on the test database; its output goes to pytest."""
     port = free_port()
-    env = child_env(
-        simulator,
-        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        DJANGO_DEBUG="true",
-        # Every browser test talks from 127.0.0.1: the per-IP limit is not under test here.
-        ORION_RATE_LIMIT="1000/m",
-    )
-    # The server must keep Django's async-safety checks.
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env = child_env(simulator, DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost", DJANGO_DEBUG="true")
+    env.pop(ASYNC_UNSAFE, None)  # the server keeps Django's async-safety check
     process = subprocess.Popen(  # noqa: S603
         [
             sys.executable,
@@ -83,13 +143,3 @@ def live_server_url(transactional_db: None, simulator: SimulatorThread) -> Itera
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(process)
-
-
-@pytest.fixture
-def page(context: BrowserContext) -> Iterator[Page]:
-    """pytest-playwright's page, failing the test on any uncaught JavaScript error."""
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    assert not errors, f"uncaught JavaScript errors on the page: {errors}"
