@@ -36,6 +36,8 @@ def enqueue(task: Task, *args: Any) -> None:
         SyncToAsync.threadlocal.main_event_loop_pid = os.getpid()
         try:
             task.apply(args=args)
+        except BaseException:  # the server's loop went away under it (shutdown)
+            logger.info("in-process task %s stopped with the server", task.name)
         finally:
             from django.db import connections
 
