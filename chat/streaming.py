@@ -67,6 +67,7 @@ def group_name(conversation_id: object) -> str:
 class LiveReply:
     job: ReplyJob
     exchange: str = ""  # the frame that showed the exchange, for pages in other processes
+    shown: asyncio.Event = field(default_factory=asyncio.Event)  # exchange is on the pages
     parts: list[str] = field(default_factory=list)
     remote: set[str] = field(default_factory=set)
     # Frames go out under this lock, so they arrive in order on every channel.
@@ -194,15 +195,28 @@ def delta_frame(message_id: int, text: str) -> str:
 # --- generation --------------------------------------------------------------------------------
 
 
-async def reply_start(job: ReplyJob) -> None:
-    """Show the exchange on every open page and start generating, detached from any socket."""
+def reply_start(job: ReplyJob) -> None:
+    """Start generating, detached from any socket, and show the exchange on every open page.
+
+    The model request goes out first: under a burst of sends, rendering and sending the
+    exchange for everyone else must not stand between a person and their first token.
+    """
     h = hub()
-    live = LiveReply(job=job, exchange=exchange_frame(job))
+    live = LiveReply(job=job)
     h.replies[live.conversation_id] = live
-    task = asyncio.create_task(_generate(h, live))
-    h.tasks.add(task)
-    task.add_done_callback(h.tasks.discard)
-    await h.publish(live.conversation_id, live.exchange, None)
+    for coroutine in (_generate(h, live), _show_exchange(h, live)):
+        task = asyncio.create_task(coroutine)
+        h.tasks.add(task)
+        task.add_done_callback(h.tasks.discard)
+
+
+async def _show_exchange(h: Hub, live: LiveReply) -> None:
+    live.exchange = exchange_frame(live.job)
+    try:
+        async with live.lock:
+            await h.publish(live.conversation_id, live.exchange, None)
+    finally:
+        live.shown.set()
 
 
 class _Streamer:
@@ -229,6 +243,7 @@ class _Streamer:
             self.first_token_at = timezone.now()
             live.job.reply.status = Message.Status.STREAMING
             self.last_flush = now
+            await live.shown.wait()  # the message must be on the page before its text
             async with live.lock:
                 await self.hub.publish(live.conversation_id, message_frame(live.message), live)
             return
@@ -330,6 +345,7 @@ async def _generate(h: Hub, live: LiveReply) -> None:
         message = live.message
         message.status = outcome.status
         message.error_code = outcome.error_code
+        await live.shown.wait()
         async with live.lock:
             await h.publish(live.conversation_id, message_frame(message), live)
         await h.finishes.submit((job, outcome))
@@ -367,6 +383,7 @@ async def _announce(h: Hub, live: LiveReply) -> None:
     """Tell pages open in other processes that a reply started (one group message per reply)."""
     try:
         channel = await h.ensure_channel()
+        await live.shown.wait()
         layer = get_channel_layer()
         group = group_name(live.conversation_id)
         await layer.group_add(group, channel)
@@ -495,7 +512,7 @@ async def socket_receive(*, attachment: Attachment, raw: str | bytes | None, ip:
         return [error_frame(exc.message)]
     except ConversationBusy as exc:
         return [error_frame(exc.message)]
-    await reply_start(job)
+    reply_start(job)
     return [render_fragment("accepted", {"clear_composer": job.user_message is not None})]
 
 
