@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -513,7 +514,12 @@ async def socket_receive(*, attachment: Attachment, raw: str | bytes | None, ip:
     except ConversationBusy as exc:
         return [error_frame(exc.message)]
     reply_start(job)
-    return [render_fragment("accepted", {"clear_composer": job.user_message is not None})]
+    return [accepted_frame(clear_composer=job.user_message is not None)]
+
+
+@cache
+def accepted_frame(*, clear_composer: bool) -> str:
+    return render_fragment("accepted", {"clear_composer": clear_composer})
 
 
 def error_frame(message: str) -> str:
