@@ -69,6 +69,7 @@ class LiveReply:
     job: ReplyJob
     exchange: str = ""  # the frame that showed the exchange, for pages in other processes
     shown: asyncio.Event = field(default_factory=asyncio.Event)  # exchange is on the pages
+    started: asyncio.Event = field(default_factory=asyncio.Event)  # first token (or the end)
     parts: list[str] = field(default_factory=list)
     remote: set[str] = field(default_factory=set)
     # Frames go out under this lock, so they arrive in order on every channel.
@@ -247,6 +248,7 @@ class _Streamer:
             await live.shown.wait()  # the message must be on the page before its text
             async with live.lock:
                 await self.hub.publish(live.conversation_id, message_frame(live.message), live)
+            live.started.set()
             return
         self.pending.append(text)
         if now - self.last_flush >= self.interval:
@@ -347,6 +349,9 @@ async def _generate(h: Hub, live: LiveReply) -> None:
         message.status = outcome.status
         message.error_code = outcome.error_code
         await live.shown.wait()
+        # Pages in other processes must hear of the reply before it is gone from here.
+        live.started.set()
+        await asyncio.wait([announce], timeout=1.0)
         async with live.lock:
             await h.publish(live.conversation_id, message_frame(message), live)
         await h.finishes.submit((job, outcome))
@@ -381,13 +386,18 @@ def _failed(streamer: _Streamer, code: str, status: str = Message.Status.FAILED)
 
 
 async def _announce(h: Hub, live: LiveReply) -> None:
-    """Tell pages open in other processes that a reply started (one group message per reply)."""
+    """Tell pages open in other processes that a reply started (one group message per reply).
+
+    The hub joins the group at once (a page opening elsewhere can then ask to watch), but
+    the announcement waits for the first token: under a burst of sends it would otherwise
+    compete with the model requests for the event loop.
+    """
     try:
         channel = await h.ensure_channel()
-        await live.shown.wait()
         layer = get_channel_layer()
         group = group_name(live.conversation_id)
         await layer.group_add(group, channel)
+        await live.started.wait()
         await layer.group_send(
             group,
             {

@@ -388,3 +388,40 @@ async def test_the_first_exchange_titles_the_conversation_live(celery_worker_pro
     await conversation.arefresh_from_db()
     assert conversation.title
     assert f">{conversation.title}</h1>" in frame
+
+
+async def test_a_page_in_another_process_is_told_and_then_fed_the_reply() -> None:
+    """What a socket served by another server process sees, through the channel layer."""
+    from channels.layers import get_channel_layer
+
+    from chat.streaming import group_name
+
+    _, cookie, conversation = await visitor()
+    layer = get_channel_layer()
+    elsewhere = await layer.new_channel()  # stands for a socket in another process
+    await layer.group_add(group_name(conversation.pk), elsewhere)
+    ws = await connect(conversation, cookie)
+    await send(ws, "seen from afar [sim:tokens=20] [sim:slow]")
+
+    started = await asyncio.wait_for(layer.receive(elsewhere), 5)
+    assert started["type"] == "reply.started" and 'data-role="user"' in started["html"]
+    await layer.group_send(
+        group_name(conversation.pk),
+        {"type": "stream.watch", "conversation": str(conversation.pk), "reply_channel": elsewhere},
+    )
+    frames = []
+    while True:
+        event = await asyncio.wait_for(layer.receive(elsewhere), 10)
+        if event["type"] != "chat.frame":
+            continue  # its own stream.watch, echoed to the group
+        frames.append(event["html"])
+        if 'data-status="complete"' in event["html"] and "outerHTML" in event["html"]:
+            break
+    await ws.disconnect()
+    snapshot, *rest = frames
+    assert 'data-status="streaming"' in snapshot and body_text(snapshot)
+    assert any("beforeend:#msg-" in f for f in rest)  # then the live deltas
+    expected = expected_text(
+        [{"role": "user", "content": "seen from afar [sim:tokens=20] [sim:slow]"}], 20
+    )
+    assert body_text(frames[-1]) == expected
