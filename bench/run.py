@@ -1,0 +1,867 @@
+"""``make bench``: N concurrent browser-like chats against Orion, on the LLM simulator's clock.
+
+The harness starts the project's LLM simulator on a fixed schedule (time to first token, then
+a fixed token rate) and one Orion server process (Daphne), creates one visitor session and
+one conversation per chat, connects every chat's WebSocket first and then has all of them
+send at the same instant, the way a room of browsers would. It times every chat from its
+send to the first frame that shows reply text (ttft) and to the final frame (duration), and
+compares both with the simulator's schedule ("ideal"). Then it streams the same load
+straight from the simulator with the OpenAI SDK as a baseline.
+
+The last line printed is the machine-readable result::
+
+    bench: streams=... completed=... failed=... ttft_over_ideal_p50_ms=... ...
+
+See bench/README.md for definitions, the commands and recorded results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import multiprocessing as mp
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from loadclient import ChatSpec, StreamResult, Sync, WorkerReport, api_worker, warm_up, ws_worker
+from procs import (
+    Children,
+    cpu_seconds,
+    free_port,
+    machine_cpu_seconds,
+    peak_rss_mb,
+    port_open,
+    raise_nofile,
+    run_checked,
+    wait_for_line,
+    wait_until,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PYTHON = str(BASE_DIR / ".venv" / "bin" / "python")
+DAPHNE = str(BASE_DIR / ".venv" / "bin" / "daphne")
+MODEL = "orion-sim-1"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/orion_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/3"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+SIM_LATENESS_P99_LIMIT_MS = 10.0
+START_DELAY_S = 0.5  # from "everyone connected" to the shared send instant
+CONNECT_TIMEOUT_S = 180.0
+# A client process busier than this (share of one core) may itself be delaying frames.
+CLIENT_PROC_BUSY_PCT = 60.0
+# Auto --client-procs: a browser-like socket costs the client little (~0.1 ms per frame), the
+# OpenAI SDK's typed chunks cost it ~8x more, so the baseline is split sooner.
+STREAMS_PER_CLIENT_PROC = {"app": 150, "baseline": 50}
+QUIET_PCT = 30.0  # --wait-quiet: machine-wide busy CPU (% of one core) that counts as quiet
+QUIET_SECONDS = 3  # ... for this many seconds in a row
+
+
+# --- options -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    ttft_ms: float
+    tokens_per_sec: float
+    tokens: int
+
+    @property
+    def ideal_ttft_ms(self) -> float:
+        return self.ttft_ms
+
+    @property
+    def ideal_duration_ms(self) -> float:
+        """First token at ttft, then one token every 1/rate s: the last is due at this time."""
+        return self.ttft_ms + max(self.tokens - 1, 0) * 1000.0 / self.tokens_per_sec
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description="Concurrent streaming chats against Orion, timed against the simulator.",
+    )
+    parser.add_argument("--streams", type=int, default=100, help="concurrent chats (100)")
+    parser.add_argument("--ttft-ms", type=float, default=200.0, help="simulator ttft (200)")
+    parser.add_argument(
+        "--tokens-per-sec", type=float, default=50.0, help="simulator token rate (50)"
+    )
+    parser.add_argument("--tokens", type=int, default=200, help="tokens per reply (200)")
+    parser.add_argument(
+        "--config",
+        choices=("embedded", "services"),
+        default="embedded",
+        help="embedded: SQLite + in-memory channel layer + locmem cache; "
+        "services: PostgreSQL + Redis (DATABASE_URL/REDIS_URL below)",
+    )
+    parser.add_argument(
+        "--client-procs",
+        type=int,
+        default=0,
+        help="load-client processes for both runs (0 = auto: one per "
+        f"{STREAMS_PER_CLIENT_PROC['app']} streams for the app, one per "
+        f"{STREAMS_PER_CLIENT_PROC['baseline']} for the baseline, at most one per core)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds a stream may take after its send"
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="skip the direct-SDK baseline")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="chats run one at a time before the timed run, so first-request costs (lazy "
+        "imports, template compilation) are not measured; 0 measures a cold server (1)",
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each timed run, wait up to this long for the rest of the machine to go "
+        f"quiet (< {QUIET_PCT:g}%% of a core busy for {QUIET_SECONDS} s); the machine is "
+        "shared (0)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=DEFAULT_DATABASE_URL,
+        help="services: PostgreSQL database, dropped and re-created for every run",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=DEFAULT_REDIS_URL,
+        help="services: Redis (keys are prefixed per run and deleted afterwards)",
+    )
+    parser.add_argument("--json", type=Path, help="also write every number to this JSON file")
+    parser.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="OUT",
+        help="profile the server with py-spy during the run (.svg flamegraph, .txt collapsed "
+        "stacks, .json speedscope)",
+    )
+    parser.add_argument(
+        "--py-spy-seconds",
+        type=int,
+        default=0,
+        help="how long to profile from the send instant (default: the ideal stream + 2 s)",
+    )
+    parser.add_argument(
+        "--py-spy-extra",
+        default="",
+        help='more py-spy record options, e.g. --py-spy-extra="--threads --idle"',
+    )
+    parser.add_argument(
+        "--py-spy-bin",
+        default=os.environ.get("PY_SPY", "py-spy"),
+        help="py-spy executable (default: $PY_SPY or py-spy on PATH)",
+    )
+    parser.add_argument("--keep-tmp", action="store_true", help="keep logs and the SQLite file")
+    args = parser.parse_args(argv)
+    if args.streams < 1 or args.tokens < 1 or args.tokens_per_sec <= 0 or args.ttft_ms < 0:
+        parser.error("--streams and --tokens must be >= 1, --tokens-per-sec > 0, --ttft-ms >= 0")
+    if args.client_procs < 0 or args.warmup < 0:
+        parser.error("--client-procs and --warmup must be >= 0")
+    for url in (args.database_url, args.redis_url):
+        if urlsplit(url).hostname not in LOCAL_HOSTS:
+            parser.error(f"{url}: the benchmark only talks to services on this machine")
+    cores = os.cpu_count() or 1
+    args.procs = {
+        phase: min(
+            args.streams,
+            args.client_procs or max(1, min(cores, math.ceil(args.streams / per_proc))),
+        )
+        for phase, per_proc in STREAMS_PER_CLIENT_PROC.items()
+    }
+    return args
+
+
+# --- statistics ----------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Linear-interpolated percentile (numpy's default); nan for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * fraction
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass
+class Probe:
+    """CPU clocks read at one instant."""
+
+    at: float
+    server_cpu_s: float
+    sim_cpu_s: float
+    machine_busy_s: float
+    machine_total_s: float
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    streams: int
+    wall_s: float  # shared start instant -> last report
+    results: list[StreamResult]
+    reports: list[WorkerReport]
+    before: Probe
+    after: Probe
+    sim_stats: dict[str, Any]
+    server_peak_rss_mb: float = math.nan
+
+    @property
+    def completed(self) -> list[StreamResult]:
+        return [r for r in self.results if r.ok]
+
+    def ttft_ms(self) -> list[float]:
+        return [
+            (r.t_first - r.t_send) * 1000.0
+            for r in self.completed
+            if r.t_first is not None and r.t_send is not None
+        ]
+
+    def ack_ms(self) -> list[float]:
+        """Send to the first frame back (the app: exchange frame, i.e. the message is stored)."""
+        return [
+            (r.t_ack - r.t_send) * 1000.0
+            for r in self.completed
+            if r.t_ack is not None and r.t_send is not None
+        ]
+
+    def duration_ms(self) -> list[float]:
+        return [
+            (r.t_done - r.t_send) * 1000.0
+            for r in self.completed
+            if r.t_done is not None and r.t_send is not None
+        ]
+
+    def frames(self) -> list[float]:
+        return [float(r.frames) for r in self.completed]
+
+    @property
+    def client_cpu_s(self) -> float:
+        return sum(r.cpu_s for r in self.reports)
+
+    @property
+    def client_cpu_pct(self) -> float:
+        """Load-client CPU as percent of one core over the run, summed over its processes."""
+        return 100.0 * self.client_cpu_s / self.wall_s if self.wall_s > 0 else math.nan
+
+    def cpu_pct(self, seconds: float) -> float:
+        return 100.0 * seconds / self.wall_s if self.wall_s > 0 else math.nan
+
+    @property
+    def server_cpu_s(self) -> float:
+        return self.after.server_cpu_s - self.before.server_cpu_s
+
+    @property
+    def sim_cpu_s(self) -> float:
+        return self.after.sim_cpu_s - self.before.sim_cpu_s
+
+    @property
+    def other_cpu_s(self) -> float:
+        """Busy CPU on the machine not accounted for by server, simulator and client."""
+        busy = self.after.machine_busy_s - self.before.machine_busy_s
+        return max(0.0, busy - self.server_cpu_s - self.sim_cpu_s - self.client_cpu_s)
+
+    @property
+    def tokens(self) -> int:
+        return int(self.sim_stats.get("tokens", 0))
+
+    def errors(self) -> Counter[str]:
+        # Group similar messages: numbers (ids, seconds) would make each one unique.
+        return Counter(re.sub(r"\d+", "N", r.error) for r in self.results if not r.ok)
+
+
+# --- the harness ---------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.schedule = Schedule(args.ttft_ms, args.tokens_per_sec, args.tokens)
+        self.children = Children()
+        self.tmp = Path(tempfile.mkdtemp(prefix="orion-bench-"))
+        self.run_id = f"orion-bench-{secrets.token_hex(4)}"
+        self.env = self._app_env()
+        self.sim_pid = 0
+        self.sim_root = ""
+        self.server_pid = 0
+        self.server_port = 0
+        self.version = ""
+
+    # -- environment -------------------------------------------------------------------------
+
+    def _app_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+        env.update(
+            DJANGO_SETTINGS_MODULE="project.settings",
+            DJANGO_DEBUG="false",
+            DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+            DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+            # The per-IP send limit (20/m by default) would refuse a load test from one address.
+            ORION_RATE_LIMIT="100000/m",
+            ORION_MAX_REPLY_TOKENS=str(max(1024, self.args.tokens)),
+            OPENAI_API_KEY="x",
+            ORION_MODEL=MODEL,
+            PYTHONUNBUFFERED="1",
+        )
+        if self.args.config == "embedded":
+            env["ORION_SQLITE_PATH"] = str(self.tmp / "bench.sqlite3")
+        else:
+            env.update(
+                DATABASE_URL=self.args.database_url,
+                REDIS_URL=self.args.redis_url,
+                # Everything this run puts in Redis carries the run id and is deleted after.
+                ORION_CACHE_PREFIX=self.run_id,
+                ORION_CHANNEL_PREFIX=f"{self.run_id}:asgi",
+                ORION_CELERY_QUEUE=self.run_id,
+            )
+        return env
+
+    @staticmethod
+    def code_version() -> str:
+        """The app code measured: commit, and whether the work tree differs from it (read-only)."""
+        try:
+            head = subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+                cwd=BASE_DIR,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            ).stdout.strip()
+            changed = subprocess.run(
+                ["git", "status", "--porcelain", "--", ".", ":!bench"],  # noqa: S607
+                cwd=BASE_DIR,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            ).stdout.splitlines()
+        except (OSError, subprocess.SubprocessError):
+            return "unknown (no git)"
+        return head + (f" + {len(changed)} uncommitted change(s)" if changed else "")
+
+    def log(self, message: str) -> None:
+        print(f"[bench] {message}", flush=True)
+
+    def prepare_services(self) -> None:
+        import psycopg
+        import redis
+
+        parts = urlsplit(self.args.database_url)
+        name = parts.path.lstrip("/")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+            raise RuntimeError(f"unexpected database name {name!r}")
+        admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        client = redis.Redis.from_url(self.args.redis_url, socket_timeout=10)
+        client.ping()
+        client.close()
+        self.log(f"PostgreSQL database {name} re-created; Redis keys prefixed {self.run_id}")
+
+    def cleanup_services(self) -> None:
+        import redis
+
+        with contextlib.suppress(Exception):
+            client = redis.Redis.from_url(self.args.redis_url, socket_timeout=10)
+            keys = list(client.scan_iter(match=f"*{self.run_id}*", count=1000))
+            for start in range(0, len(keys), 500):
+                client.delete(*keys[start : start + 500])
+            client.close()
+
+    def manage(self, *command: str, timeout: float = 300) -> None:
+        log = self.tmp / f"manage-{command[0]}.log"
+        run_checked(
+            [PYTHON, "manage.py", *command], env=self.env, cwd=BASE_DIR, log=log, timeout=timeout
+        )
+
+    def seed(self) -> list[ChatSpec]:
+        """One visitor and conversation per chat: the warm-up chats first, then the timed ones."""
+        out = self.tmp / "chats.json"
+        count = self.args.warmup + self.args.streams
+        run_checked(
+            [PYTHON, str(BASE_DIR / "bench" / "seed.py"), str(count), str(out)],
+            env=self.env,
+            cwd=BASE_DIR,
+            log=self.tmp / "seed.log",
+            timeout=600,
+        )
+        rows = json.loads(out.read_text())
+        return [
+            ChatSpec(session=row["session"], conversation=row["conversation"], text=text)
+            for row, text in zip(rows, self.warmup_texts() + self.texts(), strict=True)
+        ]
+
+    def warmup_texts(self) -> list[str]:
+        return [f"bench warm-up {i}" for i in range(self.args.warmup)]
+
+    def texts(self) -> list[str]:
+        return [f"bench question {i}" for i in range(self.args.streams)]
+
+    # -- processes -----------------------------------------------------------------------------
+
+    def start_simulator(self) -> None:
+        log = self.tmp / "simulator.log"
+        schedule = self.schedule
+        cmd = [PYTHON, "manage.py", "llm_simulator", "--port", "0"]
+        cmd += ["--ttft-ms", f"{schedule.ttft_ms:g}", "--tokens-per-sec"]
+        cmd += [f"{schedule.tokens_per_sec:g}", "--reply-tokens", str(schedule.tokens)]
+        proc = self.children.start("simulator", cmd, env=self.env, cwd=BASE_DIR, log=log)
+        match = wait_for_line(
+            proc, log, r"listening on (http://127\.0\.0\.1:\d+)/v1", timeout=30, what="simulator"
+        )
+        self.sim_pid = proc.pid
+        self.sim_root = match.group(1)
+        self.env["OPENAI_BASE_URL"] = f"{self.sim_root}/v1"
+        self.log(f"simulator pid {proc.pid} at {self.sim_root}/v1 ({' '.join(cmd[1:])})")
+
+    def start_server(self) -> subprocess.Popen[bytes]:
+        port = free_port()
+        log = self.tmp / "server.log"
+        cmd = [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "project.asgi:application"]
+        proc = self.children.start("server", cmd, env=self.env, cwd=BASE_DIR, log=log)
+        wait_until(lambda: port_open(port), timeout=60, what="server", proc=proc, log=log)
+        self.server_pid = proc.pid
+        self.server_port = port
+        self.log(f"server pid {proc.pid} on 127.0.0.1:{port} ({self.args.config} config)")
+        return proc
+
+    def sim_request(self, path: str, method: str = "GET") -> dict[str, Any]:
+        data = b"" if method == "POST" else None
+        url = f"{self.sim_root}{path}"  # http://127.0.0.1:<port>, parsed from the simulator
+        request = urllib.request.Request(url, method=method, data=data)  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            document: dict[str, Any] = json.loads(response.read())
+        return document
+
+    def wait_quiet(self) -> None:
+        """Wait (bounded by --wait-quiet) until the machine is not busy with other work."""
+        if self.args.wait_quiet <= 0:
+            return
+        deadline = time.monotonic() + self.args.wait_quiet
+        quiet_for = 0
+        while quiet_for < QUIET_SECONDS:
+            busy0, _ = machine_cpu_seconds()
+            time.sleep(1.0)
+            busy = 100.0 * (machine_cpu_seconds()[0] - busy0)
+            quiet_for = quiet_for + 1 if busy < QUIET_PCT else 0
+            if time.monotonic() > deadline:
+                self.log(f"machine still busy ({busy:.0f}% of a core) after waiting; going on")
+                return
+        self.log(f"machine quiet for {QUIET_SECONDS} s (last second: {busy:.0f}% of a core busy)")
+
+    def warm_up(self, chats: list[ChatSpec]) -> None:
+        if not chats:
+            return
+        results = warm_up(chats, self.server_port, self.args.timeout)
+        failed = [r.error for r in results if not r.ok]
+        if failed:
+            raise RuntimeError(f"warm-up chat failed: {failed[0]}")
+        ttfts = ", ".join(f"{((r.t_first or 0) - (r.t_send or 0)) * 1000:.0f} ms" for r in results)
+        self.log(f"warm-up: {len(results)} chat(s) completed (ttft {ttfts})")
+
+    def probe(self) -> Probe:
+        busy, total = machine_cpu_seconds()
+        server = self.server_pid
+        return Probe(
+            at=time.monotonic(),
+            server_cpu_s=cpu_seconds(server) if server else 0.0,
+            sim_cpu_s=cpu_seconds(self.sim_pid),
+            machine_busy_s=busy,
+            machine_total_s=total,
+        )
+
+    # -- one timed phase -------------------------------------------------------------------------
+
+    def run_phase(
+        self,
+        name: str,
+        target: Callable[..., None],
+        worker_args: list[tuple[Any, ...]],
+        on_start: Callable[[], None] | None = None,
+    ) -> PhaseResult:
+        """Start the workers, release them at one instant, collect their reports (bounded)."""
+        ctx = mp.get_context("spawn")
+        count = len(worker_args)
+        queue = ctx.Queue()
+        sync = Sync(
+            ready=ctx.Barrier(count + 1),
+            go=ctx.Barrier(count + 1),
+            start_at=ctx.Value("d", 0.0),
+            queue=queue,
+            barrier_timeout=CONNECT_TIMEOUT_S + 30,
+        )
+        procs = [
+            ctx.Process(target=target, args=(i, *a, sync), daemon=True, name=f"{name}-client-{i}")
+            for i, a in enumerate(worker_args)
+        ]
+        reports: list[WorkerReport] = []
+        finished = False
+        try:
+            for proc in procs:
+                proc.start()
+            try:
+                sync.ready.wait(timeout=CONNECT_TIMEOUT_S)
+                # After the clients' own warm-up requests, so the stats cover the run alone.
+                self.sim_request("/sim/stats/reset", method="POST")
+                start_at = time.monotonic() + START_DELAY_S
+                sync.start_at.value = start_at
+                sync.go.wait(timeout=30)
+            except threading.BrokenBarrierError:
+                reports = self._drain(queue, count, timeout=5)
+                fatal = "\n".join(r.fatal for r in reports if r.fatal)
+                raise RuntimeError(f"{name}: clients did not get ready\n{fatal}") from None
+            while time.monotonic() < start_at:
+                time.sleep(min(0.001, max(0.0, start_at - time.monotonic())))
+            before = self.probe()
+            if on_start is not None:
+                on_start()
+            deadline = start_at + self.args.timeout + 60
+            reports = self._drain(queue, count, timeout=deadline - time.monotonic())
+            after = self.probe()
+            finished = True
+        finally:
+            for proc in procs:
+                # Finished workers close their sockets and exit; on an error, stop them now.
+                proc.join(timeout=15 if finished else 0.1)
+                if proc.is_alive():
+                    proc.terminate()
+                    proc.join(timeout=5)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join(timeout=5)
+            queue.close()
+        broken = [r.fatal for r in reports if r.fatal]
+        if broken or len(reports) != count:
+            raise RuntimeError(f"{name}: a client process failed\n" + "\n".join(broken))
+        sim_stats = self.sim_request("/sim/stats")
+        results = [result for report in reports for result in report.results]
+        return PhaseResult(
+            name=name,
+            streams=len(results),
+            wall_s=after.at - before.at,
+            results=results,
+            reports=sorted(reports, key=lambda r: r.worker),
+            before=before,
+            after=after,
+            sim_stats=sim_stats,
+        )
+
+    @staticmethod
+    def _drain(queue: Any, count: int, timeout: float) -> list[WorkerReport]:
+        import queue as queue_module
+
+        reports: list[WorkerReport] = []
+        deadline = time.monotonic() + timeout
+        while len(reports) < count:
+            try:
+                reports.append(queue.get(timeout=max(0.1, deadline - time.monotonic())))
+            except queue_module.Empty:
+                break
+        return reports
+
+    def split(self, items: list[Any], phase: str) -> list[list[Any]]:
+        procs = self.args.procs[phase]
+        return [items[i::procs] for i in range(procs)]
+
+    def start_profiler(self) -> None:
+        out: Path = self.args.py_spy
+        binary = shutil.which(self.args.py_spy_bin) or self.args.py_spy_bin
+        fmt = {".txt": "raw", ".json": "speedscope"}.get(out.suffix, "flamegraph")
+        seconds = self.args.py_spy_seconds or math.ceil(self.schedule.ideal_duration_ms / 1000 + 2)
+        cmd = [binary, "record", "--pid", str(self.server_pid), "--output", str(out)]
+        cmd += ["--format", fmt, "--duration", str(seconds), "--nonblocking"]
+        cmd += shlex.split(self.args.py_spy_extra)
+        self.children.start(
+            "py-spy", cmd, env=os.environ, cwd=BASE_DIR, log=self.tmp / "py-spy.log"
+        )
+        self.log(f"py-spy recording the server for {seconds} s into {out}")
+
+    # -- the whole run -----------------------------------------------------------------------------
+
+    def run(self) -> tuple[PhaseResult, PhaseResult | None]:
+        args, sched = self.args, self.schedule
+        self.log(
+            f"{args.streams} streams, {args.config} config, {args.procs['app']} client "
+            f"process(es) ({args.procs['baseline']} for the baseline); schedule "
+            f"{sched.ttft_ms:g} ms ttft, {sched.tokens_per_sec:g} tok/s, {sched.tokens} tokens "
+            f"(ideal {sched.ideal_duration_ms:.0f} ms); work dir {self.tmp}"
+        )
+        self.version = self.code_version()
+        self.log(f"app code: {self.version}")
+        if args.config == "services":
+            self.prepare_services()
+        self.manage("migrate", "--no-input")
+        seeded = self.seed()
+        warmup, chats = seeded[: args.warmup], seeded[args.warmup :]
+        self.log(f"migrated; {len(seeded)} sessions and conversations created")
+        self.start_simulator()
+        server = self.start_server()
+        self.warm_up(warmup)
+        self.wait_quiet()
+        worker_args: list[tuple[Any, ...]] = [
+            (part, self.server_port, float(args.timeout)) for part in self.split(chats, "app")
+        ]
+        app = self.run_phase(
+            "app",
+            ws_worker,
+            worker_args,
+            on_start=self.start_profiler if args.py_spy else None,
+        )
+        app.server_peak_rss_mb = peak_rss_mb(self.server_pid)
+        self.children.stop(server)
+        self.server_pid = 0
+        baseline = None
+        if not args.no_baseline:
+            time.sleep(1.0)  # let the simulator finish any title requests from the app
+            self.wait_quiet()
+            baseline_args: list[tuple[Any, ...]] = [
+                (part, f"{self.sim_root}/v1", MODEL, self.schedule.tokens, float(args.timeout))
+                for part in self.split(self.texts(), "baseline")
+            ]
+            baseline = self.run_phase("baseline", api_worker, baseline_args)
+        return app, baseline
+
+    def close(self) -> None:
+        self.children.stop_all()
+        if self.args.config == "services":
+            self.cleanup_services()
+        if self.args.keep_tmp:
+            self.log(f"logs kept in {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    return "nan" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def stats_row(label: str, values: Sequence[float], digits: int = 1) -> str:
+    cells = [fmt(percentile(values, q), digits) for q in (0.5, 0.95, 0.99)]
+    cells.append(fmt(max(values) if values else math.nan, digits))
+    return f"  {label:<28}" + "".join(f"{c:>10}" for c in cells)
+
+
+def describe(phase: PhaseResult, schedule: Schedule, warnings: list[str]) -> None:
+    ttft = phase.ttft_ms()
+    duration = phase.duration_ms()
+    print(f"\n== {phase.name}: {phase.streams} streams, {len(phase.completed)} completed")
+    print(f"  {'':<28}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}")
+    print(stats_row("first frame back ms", phase.ack_ms()))
+    print(stats_row("ttft ms", ttft))
+    print(stats_row("ttft over ideal ms", [t - schedule.ideal_ttft_ms for t in ttft]))
+    print(stats_row("duration ms", duration, 0))
+    print(stats_row("duration / ideal", [d / schedule.ideal_duration_ms for d in duration], 3))
+    print(stats_row("frames per stream", phase.frames(), 0))
+    errors = phase.errors()
+    for message, count in errors.most_common(5):
+        print(f"  FAILED x{count}: {message}")
+    lateness = phase.sim_stats.get("lateness_ms", {})
+    print(
+        f"  simulator: {phase.sim_stats.get('streams')} streams, {phase.tokens} tokens, "
+        f"{phase.sim_stats.get('errors')} errors; token lateness ms "
+        + " ".join(f"{k}={lateness.get(k)}" for k in ("p50", "p95", "p99", "max"))
+    )
+    if float(lateness.get("p99", 0.0)) > SIM_LATENESS_P99_LIMIT_MS:
+        warnings.append(
+            f"{phase.name}: SIMULATOR p99 lateness {lateness.get('p99')} ms > "
+            f"{SIM_LATENESS_P99_LIMIT_MS:g} ms: the simulator did not keep its schedule, so "
+            "this run measures the machine, not the app"
+        )
+    busy_procs = [(r.worker, 100.0 * r.cpu_s / r.wall_s) for r in phase.reports if r.wall_s > 0]
+    per_proc = ", ".join(f"{pct:.0f}%" for _w, pct in busy_procs)
+    if phase.name == "app":
+        spread = max(r.send_spread_s for r in phase.reports) * 1000
+        connect = max(r.connect_s for r in phase.reports)
+        print(
+            f"  client: all sockets open in {connect:.1f} s, then every send within "
+            f"{spread:.1f} ms of the shared instant"
+        )
+    print(
+        f"  CPU over the run ({phase.wall_s:.2f} s, % of one core): "
+        + (f"server {fmt(phase.cpu_pct(phase.server_cpu_s))}%, " if phase.name == "app" else "")
+        + f"simulator {fmt(phase.cpu_pct(phase.sim_cpu_s))}%, "
+        f"client {fmt(phase.client_cpu_pct)}% ({len(phase.reports)} process(es): {per_proc}), "
+        f"other processes {fmt(phase.cpu_pct(phase.other_cpu_s))}%"
+    )
+    if phase.name == "app" and phase.tokens:
+        print(
+            f"  server: {phase.server_cpu_s * 1000:.0f} ms CPU for {phase.tokens} tokens = "
+            f"{phase.server_cpu_s * 1000 / phase.tokens:.3f} ms/token; "
+            f"peak RSS {phase.server_peak_rss_mb:.1f} MiB"
+        )
+    slow = [(w, pct) for w, pct in busy_procs if pct > CLIENT_PROC_BUSY_PCT]
+    if slow:
+        advice = (
+            "try more --client-procs"
+            if len(phase.reports) < (os.cpu_count() or 1)
+            else "with a process per core already, its timings include the client's own CPU "
+            "contention"
+        )
+        warnings.append(
+            f"{phase.name}: a load-client process used {max(p for _, p in slow):.0f}% of a core: "
+            f"it may be delaying frames; {advice}"
+        )
+    if phase.cpu_pct(phase.other_cpu_s) > 25:
+        warnings.append(
+            f"{phase.name}: other processes used {phase.cpu_pct(phase.other_cpu_s):.0f}% of a core "
+            "during the run: results are noisy"
+        )
+
+
+def final_line(app: PhaseResult, schedule: Schedule) -> str:
+    ttft_over = [t - schedule.ideal_ttft_ms for t in app.ttft_ms()]
+    ratio = [d / schedule.ideal_duration_ms for d in app.duration_ms()]
+    per_token = app.server_cpu_s * 1000 / app.tokens if app.tokens else math.nan
+    fields = [
+        ("streams", str(app.streams)),
+        ("completed", str(len(app.completed))),
+        ("failed", str(app.streams - len(app.completed))),
+        ("ttft_over_ideal_p50_ms", fmt(percentile(ttft_over, 0.5))),
+        ("ttft_over_ideal_p95_ms", fmt(percentile(ttft_over, 0.95))),
+        ("ttft_over_ideal_p99_ms", fmt(percentile(ttft_over, 0.99))),
+        ("duration_over_ideal_p50", fmt(percentile(ratio, 0.5), 3)),
+        ("frames_per_stream_p50", fmt(percentile(app.frames(), 0.5), 0)),
+        ("server_cpu_ms_per_token", fmt(per_token, 3)),
+        ("peak_rss_mb", fmt(app.server_peak_rss_mb)),
+        ("client_cpu_pct", fmt(app.client_cpu_pct)),
+    ]
+    return "bench: " + " ".join(f"{k}={v}" for k, v in fields)
+
+
+def phase_json(phase: PhaseResult, schedule: Schedule) -> dict[str, Any]:
+    def pcts(values: Sequence[float]) -> dict[str, float]:
+        return {f"p{int(q * 100)}": percentile(values, q) for q in (0.5, 0.95, 0.99)}
+
+    return {
+        "streams": phase.streams,
+        "completed": len(phase.completed),
+        "ttft_ms": pcts(phase.ttft_ms()),
+        "duration_over_ideal": pcts([d / schedule.ideal_duration_ms for d in phase.duration_ms()]),
+        "frames": pcts(phase.frames()),
+        "errors": dict(phase.errors()),
+        "wall_s": phase.wall_s,
+        "server_cpu_s": phase.server_cpu_s,
+        "sim_cpu_s": phase.sim_cpu_s,
+        "client_cpu_s": phase.client_cpu_s,
+        "client_cpu_pct": phase.client_cpu_pct,
+        "other_cpu_s": phase.other_cpu_s,
+        "server_peak_rss_mb": phase.server_peak_rss_mb,
+        "sim_stats": phase.sim_stats,
+        # Per stream, in send order within each client process: ms after its send.
+        "per_stream": [
+            {
+                "ack_ms": _ms(r.t_send, r.t_ack),
+                "first_ms": _ms(r.t_send, r.t_first),
+                "done_ms": _ms(r.t_send, r.t_done),
+                "frames": r.frames,
+                "error": r.error,
+            }
+            for r in phase.results
+        ],
+    }
+
+
+def _ms(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else round((end - start) * 1000.0, 2)
+
+
+def report(
+    args: argparse.Namespace, app: PhaseResult, baseline: PhaseResult | None, version: str
+) -> None:
+    schedule = Schedule(args.ttft_ms, args.tokens_per_sec, args.tokens)
+    warnings: list[str] = []
+    print(
+        f"\nideal: ttft {schedule.ideal_ttft_ms:g} ms, duration "
+        f"{schedule.ideal_duration_ms:.0f} ms ({schedule.tokens} tokens at "
+        f"{schedule.tokens_per_sec:g}/s); machine: {os.cpu_count()} cores; app code {version}"
+    )
+    describe(app, schedule, warnings)
+    if baseline is not None:
+        describe(baseline, schedule, warnings)
+    if args.json is not None:
+        document = {
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+            "app_code": version,
+            "schedule": asdict(schedule),
+            "app": phase_json(app, schedule),
+            "baseline": phase_json(baseline, schedule) if baseline else None,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(document, indent=2, default=str))
+    if warnings:
+        print()
+        for warning in warnings:
+            print(f"!!! WARNING: {warning}")
+    print()
+    print(final_line(app, schedule), flush=True)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM/SIGHUP unwind like Ctrl-C, so every child is stopped on the way out.
+
+    SIGINT is set explicitly too: a shell starting us in the background ignores it otherwise.
+    """
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    raise_nofile()
+    bench = Bench(args)
+    with sigterm_as_interrupt():
+        try:
+            app, baseline = bench.run()
+        except KeyboardInterrupt:
+            print("[bench] interrupted; stopping everything", file=sys.stderr)
+            return 130
+        except Exception as exc:
+            print(f"[bench] FAILED: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            bench.close()
+    report(args, app, baseline, bench.version)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
