@@ -133,6 +133,7 @@ class ChatSpec:
     session: str
     conversation: str
     text: str
+    port: int = 0  # the server process this chat talks to (0: the worker's port)
 
 
 def ws_worker(worker: int, chats: list[ChatSpec], port: int, timeout: float, sync: Sync) -> None:
@@ -147,6 +148,7 @@ def ws_worker(worker: int, chats: list[ChatSpec], port: int, timeout: float, syn
 async def _ws_connect(spec: ChatSpec, port: int, gate: asyncio.Semaphore) -> Any:
     from websockets.asyncio.client import connect
 
+    port = spec.port or port
     async with gate:
         return await connect(
             f"ws://127.0.0.1:{port}/ws/conversations/{spec.conversation}/",

@@ -37,6 +37,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -112,6 +113,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "services: PostgreSQL + Redis (DATABASE_URL/REDIS_URL below)",
     )
     parser.add_argument(
+        "--server-procs",
+        type=int,
+        default=1,
+        help="Daphne processes (services config only: the in-memory channel layer and cache "
+        "are per process); chats are spread over them round-robin, as a proxy would (1)",
+    )
+    parser.add_argument(
         "--client-procs",
         type=int,
         default=0,
@@ -179,6 +187,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--streams and --tokens must be >= 1, --tokens-per-sec > 0, --ttft-ms >= 0")
     if args.client_procs < 0 or args.warmup < 0:
         parser.error("--client-procs and --warmup must be >= 0")
+    if args.server_procs < 1:
+        parser.error("--server-procs must be at least 1")
+    if args.server_procs > 1 and args.config != "services":
+        parser.error("--server-procs > 1 needs --config services (shared channel layer and cache)")
     for url in (args.database_url, args.redis_url):
         if urlsplit(url).hostname not in LOCAL_HOSTS:
             parser.error(f"{url}: the benchmark only talks to services on this machine")
@@ -307,8 +319,10 @@ class Bench:
         self.env = self._app_env()
         self.sim_pid = 0
         self.sim_root = ""
-        self.server_pid = 0
+        self.server_pid = 0  # the first server process (the one py-spy records)
         self.server_port = 0
+        self.server_pids: list[int] = []
+        self.server_ports: list[int] = []
         self.version = ""
 
     # -- environment -------------------------------------------------------------------------
@@ -403,7 +417,7 @@ class Bench:
     def seed(self) -> list[ChatSpec]:
         """One visitor and conversation per chat: the warm-up chats first, then the timed ones."""
         out = self.tmp / "chats.json"
-        count = self.args.warmup + self.args.streams
+        count = self.args.warmup * self.args.server_procs + self.args.streams
         run_checked(
             [PYTHON, str(BASE_DIR / "bench" / "seed.py"), str(count), str(out)],
             env=self.env,
@@ -418,7 +432,7 @@ class Bench:
         ]
 
     def warmup_texts(self) -> list[str]:
-        return [f"bench warm-up {i}" for i in range(self.args.warmup)]
+        return [f"bench warm-up {i}" for i in range(self.args.warmup * self.args.server_procs)]
 
     def texts(self) -> list[str]:
         return [f"bench question {i}" for i in range(self.args.streams)]
@@ -440,16 +454,20 @@ class Bench:
         self.env["OPENAI_BASE_URL"] = f"{self.sim_root}/v1"
         self.log(f"simulator pid {proc.pid} at {self.sim_root}/v1 ({' '.join(cmd[1:])})")
 
-    def start_server(self) -> subprocess.Popen[bytes]:
-        port = free_port()
-        log = self.tmp / "server.log"
-        cmd = [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "project.asgi:application"]
-        proc = self.children.start("server", cmd, env=self.env, cwd=BASE_DIR, log=log)
-        wait_until(lambda: port_open(port), timeout=60, what="server", proc=proc, log=log)
-        self.server_pid = proc.pid
-        self.server_port = port
-        self.log(f"server pid {proc.pid} on 127.0.0.1:{port} ({self.args.config} config)")
-        return proc
+    def start_servers(self) -> list[subprocess.Popen[bytes]]:
+        procs = []
+        for n in range(self.args.server_procs):
+            port = free_port()
+            log = self.tmp / f"server-{n}.log"
+            cmd = [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "project.asgi:application"]
+            proc = self.children.start(f"server-{n}", cmd, env=self.env, cwd=BASE_DIR, log=log)
+            wait_until(partial(port_open, port), timeout=60, what="server", proc=proc, log=log)
+            self.server_pids.append(proc.pid)
+            self.log(f"server pid {proc.pid} on 127.0.0.1:{port} ({self.args.config} config)")
+            procs.append((proc, port))
+        self.server_pid, self.server_port = procs[0][0].pid, procs[0][1]
+        self.server_ports = [port for _, port in procs]
+        return [proc for proc, _ in procs]
 
     def sim_request(self, path: str, method: str = "GET") -> dict[str, Any]:
         data = b"" if method == "POST" else None
@@ -478,7 +496,9 @@ class Bench:
     def warm_up(self, chats: list[ChatSpec]) -> None:
         if not chats:
             return
-        results = warm_up(chats, self.server_port, self.args.timeout)
+        results = []
+        for n, port in enumerate(self.server_ports):
+            results += warm_up(chats[n :: len(self.server_ports)], port, self.args.timeout)
         failed = [r.error for r in results if not r.ok]
         if failed:
             raise RuntimeError(f"warm-up chat failed: {failed[0]}")
@@ -487,10 +507,9 @@ class Bench:
 
     def probe(self) -> Probe:
         busy, total = machine_cpu_seconds()
-        server = self.server_pid
         return Probe(
             at=time.monotonic(),
-            server_cpu_s=cpu_seconds(server) if server else 0.0,
+            server_cpu_s=sum(cpu_seconds(pid) for pid in self.server_pids),
             sim_cpu_s=cpu_seconds(self.sim_pid),
             machine_busy_s=busy,
             machine_total_s=total,
@@ -621,8 +640,10 @@ class Bench:
         warmup, chats = seeded[: args.warmup], seeded[args.warmup :]
         self.log(f"migrated; {len(seeded)} sessions and conversations created")
         self.start_simulator()
-        server = self.start_server()
+        servers = self.start_servers()
         self.warm_up(warmup)
+        for n, chat in enumerate(chats):  # round-robin over the processes, as a proxy would
+            chat.port = self.server_ports[n % len(self.server_ports)]
         self.wait_quiet()
         worker_args: list[tuple[Any, ...]] = [
             (part, self.server_port, float(args.timeout)) for part in self.split(chats, "app")
@@ -633,9 +654,12 @@ class Bench:
             worker_args,
             on_start=self.start_profiler if args.py_spy else None,
         )
-        app.server_peak_rss_mb = peak_rss_mb(self.server_pid)
-        self.children.stop(server)
+        # Summed over the server processes: the memory the app needs for this load.
+        app.server_peak_rss_mb = sum(peak_rss_mb(pid) for pid in self.server_pids)
+        for server in servers:
+            self.children.stop(server)
         self.server_pid = 0
+        self.server_pids, self.server_ports = [], []
         baseline = None
         if not args.no_baseline:
             time.sleep(1.0)  # let the simulator finish any title requests from the app
