@@ -637,7 +637,8 @@ class Bench:
             self.prepare_services()
         self.manage("migrate", "--no-input")
         seeded = self.seed()
-        warmup, chats = seeded[: args.warmup], seeded[args.warmup :]
+        warm = args.warmup * args.server_procs
+        warmup, chats = seeded[:warm], seeded[warm:]
         self.log(f"migrated; {len(seeded)} sessions and conversations created")
         self.start_simulator()
         servers = self.start_servers()

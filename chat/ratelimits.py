@@ -6,9 +6,21 @@ person cannot dodge the limit by switching transport.
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
+from django.core.cache import cache
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
-from django_ratelimit.core import get_usage
+from django_ratelimit import ALL
+from django_ratelimit.core import (  # the internals that make its cache keys
+    _SIMPLE_KEYS,
+    EXPIRATION_FUDGE,
+    _get_window,
+    _make_cache_key,
+    _split_rate,
+    get_usage,
+)
 
 from chat.owners import Owner
 
@@ -54,3 +66,47 @@ def check_send_rate(*, owner: Owner, ip: str) -> None:
         )
         if usage is not None and usage["should_limit"]:
             raise RateLimited(retry_after=int(usage["time_left"]))
+
+
+def check_send_rates(*, senders: list[tuple[Owner, str]]) -> list[RateLimited | None]:
+    """``check_send_rate`` for a batch of (owner, ip): one round trip when the cache is Redis.
+
+    The counters are django-ratelimit's own (same keys, windows and expiry), so the HTTP
+    views and the socket still share them; only the round trips are pipelined.
+    """
+    if not isinstance(cache, RedisCache):
+        results: list[RateLimited | None] = []
+        for owner, ip in senders:
+            try:
+                check_send_rate(owner=owner, ip=ip)
+            except RateLimited as exc:
+                results.append(exc)
+            else:
+                results.append(None)
+        return results
+    rate = settings.ORION_RATE_LIMIT
+    limit, period = _split_rate(rate)
+    keys: list[tuple[str, int]] = []  # (cache key, window end) per counter, two per sender
+    for owner, ip in senders:
+        for value in (owner.key, _SIMPLE_KEYS["ip"](_request_for(owner, ip))):
+            window = _get_window(value, period)
+            raw = _make_cache_key(SEND_GROUP, window, rate, value, ALL)
+            keys.append((cache.make_and_validate_key(raw), window))
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    pipeline = client.pipeline(transaction=False)
+    for key, _window in keys:
+        pipeline.set(key, 0, nx=True, ex=period + EXPIRATION_FUDGE)
+        pipeline.incr(key)
+    counts = pipeline.execute()[1::2]
+    now = int(time.time())
+    results = []
+    for index in range(len(senders)):
+        over = [
+            window - now
+            for (_, window), count in zip(
+                keys[2 * index : 2 * index + 2], counts[2 * index : 2 * index + 2], strict=True
+            )
+            if count > limit
+        ]
+        results.append(RateLimited(retry_after=max(over)) if over else None)
+    return results

@@ -16,6 +16,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.redis import RedisCache
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
@@ -24,7 +25,7 @@ from agents.tasks import enqueue
 from agents.titles import title_suggest
 from chat.models import Conversation, Message
 from chat.owners import Owner
-from chat.ratelimits import RateLimited, check_send_rate
+from chat.ratelimits import check_send_rate, check_send_rates
 from chat.rendering import render_fragment
 from chat.selectors import conversation_get_for_owner, message_histories, message_history
 from chat.validation import InputError, clean_title
@@ -101,6 +102,20 @@ def lease_acquire(conversation_id: uuid.UUID | str) -> bool:
     )
 
 
+def leases_acquire(conversation_ids: list[uuid.UUID]) -> list[bool]:
+    """``lease_acquire`` for a batch: one round trip when the cache is Redis."""
+    if not isinstance(cache, RedisCache):
+        return [lease_acquire(conversation_id) for conversation_id in conversation_ids]
+    redis = cache._cache  # type: ignore[attr-defined]  # Django's client: key-compatible
+    value = redis._serializer.dumps(INSTANCE_ID)
+    timeout = settings.ORION_GENERATION_LEASE_SECONDS
+    pipeline = redis.get_client(write=True).pipeline(transaction=False)
+    for conversation_id in conversation_ids:
+        key = cache.make_and_validate_key(_lease_key(conversation_id))
+        pipeline.set(key, value, nx=True, ex=timeout)
+    return [bool(acquired) for acquired in pipeline.execute()]
+
+
 def lease_refresh(conversation_id: uuid.UUID | str) -> None:
     cache.touch(_lease_key(conversation_id), settings.ORION_GENERATION_LEASE_SECONDS)
 
@@ -150,15 +165,20 @@ def message_send(*, owner: Owner, conversation: Conversation, text: str, ip: str
 
 def messages_send(*, requests: list[SendRequest]) -> list[ReplyJob | Exception]:
     """``message_send`` for many people at once: one transaction, a handful of queries."""
+    # The cache round trips (rate counters, leases) go out in batches: each one made
+    # alone from this thread waits for the GIL held by the busy event loop.
+    limited = check_send_rates(senders=[(r.owner, r.ip) for r in requests])
+    allowed = [r for r, refusal in zip(requests, limited, strict=True) if refusal is None]
+    leased = dict(
+        zip(map(id, allowed), leases_acquire([r.conversation.pk for r in allowed]), strict=True)
+    )
     results: list[ReplyJob | Exception] = []
     accepted: list[SendRequest] = []
-    for request in requests:
-        try:
-            check_send_rate(owner=request.owner, ip=request.ip)
-            if not lease_acquire(request.conversation.pk):
-                raise ConversationBusy
-        except (RateLimited, ConversationBusy) as exc:
-            results.append(exc)
+    for request, refusal in zip(requests, limited, strict=True):
+        if refusal is not None:
+            results.append(refusal)
+        elif not leased[id(request)]:
+            results.append(ConversationBusy())
         else:
             accepted.append(request)
             results.append(ConversationBusy())  # placeholder, replaced below

@@ -8,6 +8,7 @@ embedded defaults.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -72,14 +73,30 @@ def _close_connection_pools(django_db_setup: None, django_db_blocker: Any) -> It
 
     with django_db_blocker.unblock():
         for conn in connections.all():
-            if conn.vendor == "postgresql":
-                with conn.cursor() as cursor:
-                    cursor.execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
             if hasattr(conn, "close_pool"):
                 conn.close_pool()
+            if conn.vendor == "postgresql":
+                _terminate_other_sessions(conn.settings_dict)
+
+
+def _terminate_other_sessions(db: dict[str, Any]) -> None:
+    import psycopg
+
+    with (
+        contextlib.suppress(psycopg.OperationalError),
+        psycopg.connect(
+            dbname=db["NAME"],
+            user=db["USER"] or None,
+            password=db["PASSWORD"] or None,
+            host=db["HOST"] or None,
+            port=db["PORT"] or None,
+            autocommit=True,
+        ) as admin,
+    ):
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 # --- the model --------------------------------------------------------------------------------
