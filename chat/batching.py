@@ -1,4 +1,4 @@
-"""Group commits: one thread hop for every burst of database work from the event loop.
+"""Group commits: one round trip (or thread hop) for every burst of work from the event loop.
 
 Each ``database_sync_to_async`` call hands work to the database thread, and every query
 in it gives up the GIL and must win it back from a busy event loop (up to the 5 ms switch
@@ -10,19 +10,17 @@ once, and whatever arrives meanwhile goes together in the next.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
-
-from channels.db import database_sync_to_async
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 class Batcher(Generic[T, R]):
-    def __init__(self, work: Callable[[list[T]], Sequence[R | Exception]]) -> None:
+    def __init__(self, work: Callable[[list[T]], Awaitable[Sequence[R | Exception]]]) -> None:
         """``work`` gets a list of items and returns one result (or exception) per item."""
-        self._work = database_sync_to_async(work)
+        self._work = work
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
 

@@ -7,6 +7,7 @@ person cannot dodge the limit by switching transport.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -68,6 +69,38 @@ def check_send_rate(*, owner: Owner, ip: str) -> None:
             raise RateLimited(retry_after=int(usage["time_left"]))
 
 
+@dataclass(frozen=True)
+class RateCounters:
+    """django-ratelimit's own counters for a batch of senders (two per sender: owner, ip)."""
+
+    keys: list[str]  # cache keys as stored (with the cache's prefix and version)
+    windows: list[int]  # when each counter's window ends (epoch seconds)
+    limit: int
+    ttl: int
+
+    def refusals(self, counts: list[int]) -> list[RateLimited | None]:
+        now = int(time.time())
+        results: list[RateLimited | None] = []
+        for index in range(0, len(counts), 2):
+            over = [self.windows[i] - now for i in (index, index + 1) if counts[i] > self.limit]
+            results.append(RateLimited(retry_after=max(over)) if over else None)
+        return results
+
+
+def rate_counters(senders: list[tuple[Owner, str]]) -> RateCounters:
+    rate = settings.ORION_RATE_LIMIT
+    limit, period = _split_rate(rate)
+    keys, windows = [], []
+    for owner, ip in senders:
+        for value in (owner.key, _SIMPLE_KEYS["ip"](_request_for(owner, ip))):
+            window = _get_window(value, period)
+            keys.append(
+                cache.make_and_validate_key(_make_cache_key(SEND_GROUP, window, rate, value, ALL))
+            )
+            windows.append(window)
+    return RateCounters(keys=keys, windows=windows, limit=limit, ttl=period + EXPIRATION_FUDGE)
+
+
 def check_send_rates(*, senders: list[tuple[Owner, str]]) -> list[RateLimited | None]:
     """``check_send_rate`` for a batch of (owner, ip): one round trip when the cache is Redis.
 
@@ -84,29 +117,10 @@ def check_send_rates(*, senders: list[tuple[Owner, str]]) -> list[RateLimited | 
             else:
                 results.append(None)
         return results
-    rate = settings.ORION_RATE_LIMIT
-    limit, period = _split_rate(rate)
-    keys: list[tuple[str, int]] = []  # (cache key, window end) per counter, two per sender
-    for owner, ip in senders:
-        for value in (owner.key, _SIMPLE_KEYS["ip"](_request_for(owner, ip))):
-            window = _get_window(value, period)
-            raw = _make_cache_key(SEND_GROUP, window, rate, value, ALL)
-            keys.append((cache.make_and_validate_key(raw), window))
+    counters = rate_counters(senders)
     client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
     pipeline = client.pipeline(transaction=False)
-    for key, _window in keys:
-        pipeline.set(key, 0, nx=True, ex=period + EXPIRATION_FUDGE)
+    for key in counters.keys:
+        pipeline.set(key, 0, nx=True, ex=counters.ttl)
         pipeline.incr(key)
-    counts = pipeline.execute()[1::2]
-    now = int(time.time())
-    results = []
-    for index in range(len(senders)):
-        over = [
-            window - now
-            for (_, window), count in zip(
-                keys[2 * index : 2 * index + 2], counts[2 * index : 2 * index + 2], strict=True
-            )
-            if count > limit
-        ]
-        results.append(RateLimited(retry_after=max(over)) if over else None)
-    return results
+    return counters.refusals(pipeline.execute()[1::2])

@@ -102,16 +102,23 @@ def lease_acquire(conversation_id: uuid.UUID | str) -> bool:
     )
 
 
+def lease_entry(conversation_id: uuid.UUID | str) -> tuple[str, bytes, int]:
+    """The lease as stored by Django's Redis cache: (key, value, timeout), for pipelines."""
+    redis = cache._cache  # type: ignore[attr-defined]  # Django's own client and serializer
+    return (
+        cache.make_and_validate_key(_lease_key(conversation_id)),
+        redis._serializer.dumps(INSTANCE_ID),
+        settings.ORION_GENERATION_LEASE_SECONDS,
+    )
+
+
 def leases_acquire(conversation_ids: list[uuid.UUID]) -> list[bool]:
     """``lease_acquire`` for a batch: one round trip when the cache is Redis."""
     if not isinstance(cache, RedisCache):
         return [lease_acquire(conversation_id) for conversation_id in conversation_ids]
-    redis = cache._cache  # type: ignore[attr-defined]  # Django's client: key-compatible
-    value = redis._serializer.dumps(INSTANCE_ID)
-    timeout = settings.ORION_GENERATION_LEASE_SECONDS
-    pipeline = redis.get_client(write=True).pipeline(transaction=False)
+    pipeline = cache._cache.get_client(write=True).pipeline(transaction=False)  # type: ignore[attr-defined]
     for conversation_id in conversation_ids:
-        key = cache.make_and_validate_key(_lease_key(conversation_id))
+        key, value, timeout = lease_entry(conversation_id)
         pipeline.set(key, value, nx=True, ex=timeout)
     return [bool(acquired) for acquired in pipeline.execute()]
 
@@ -165,39 +172,38 @@ def message_send(*, owner: Owner, conversation: Conversation, text: str, ip: str
 
 def messages_send(*, requests: list[SendRequest]) -> list[ReplyJob | Exception]:
     """``message_send`` for many people at once: one transaction, a handful of queries."""
-    # The cache round trips (rate counters, leases) go out in batches: each one made
-    # alone from this thread waits for the GIL held by the busy event loop.
+    admitted = sends_admit(requests=requests)
+    accepted = [r for r, refusal in zip(requests, admitted, strict=True) if refusal is None]
+    stored = iter(exchanges_store(requests=accepted))
+    return [refusal or next(stored) for refusal in admitted]
+
+
+def sends_admit(*, requests: list[SendRequest]) -> list[Exception | None]:
+    """Rate limits, then the conversation's generation lease: None for a send that may go."""
     limited = check_send_rates(senders=[(r.owner, r.ip) for r in requests])
     allowed = [r for r, refusal in zip(requests, limited, strict=True) if refusal is None]
-    leased = dict(
-        zip(map(id, allowed), leases_acquire([r.conversation.pk for r in allowed]), strict=True)
-    )
-    results: list[ReplyJob | Exception] = []
-    accepted: list[SendRequest] = []
-    for request, refusal in zip(requests, limited, strict=True):
-        if refusal is not None:
-            results.append(refusal)
-        elif not leased[id(request)]:
-            results.append(ConversationBusy())
-        else:
-            accepted.append(request)
-            results.append(ConversationBusy())  # placeholder, replaced below
+    leased = iter(leases_acquire([r.conversation.pk for r in allowed]))
+    return [
+        refusal if refusal is not None else (None if next(leased) else ConversationBusy())
+        for refusal in limited
+    ]
+
+
+def exchanges_store(*, requests: list[SendRequest]) -> list[ReplyJob | Exception]:
+    """Store admitted sends (their leases are held); a send that fails gives its lease back."""
     try:
         try:
-            stored: list[ReplyJob | Exception] = list(_exchanges_store(accepted))
+            stored: list[ReplyJob | Exception] = list(_exchanges_store(requests))
         except IntegrityError:  # a conversation was deleted meanwhile: find out which
-            stored = [_exchange_store_or_404(request) for request in accepted]
+            stored = [_exchange_store_or_404(request) for request in requests]
     except BaseException:
-        for request in accepted:
+        for request in requests:
             lease_release(request.conversation.pk)
         raise
-    by_request = dict(zip(map(id, accepted), stored, strict=True))
-    for index, request in enumerate(requests):
-        if id(request) in by_request:
-            results[index] = by_request[id(request)]
-            if isinstance(results[index], Exception):
-                lease_release(request.conversation.pk)
-    return results
+    for request, result in zip(requests, stored, strict=True):
+        if isinstance(result, Exception):
+            lease_release(request.conversation.pk)
+    return stored
 
 
 def _exchanges_store(requests: list[SendRequest]) -> list[ReplyJob]:

@@ -32,6 +32,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from agents.pipeline import AnswerDone, AnswerError, TextDelta, answer_stream
+from chat.admission import sends_admit_async
 from chat.batching import Batcher
 from chat.models import Conversation, Message
 from chat.owners import Owner, owner_from_scope
@@ -45,13 +46,13 @@ from chat.services import (
     ReplyOutcome,
     SendRequest,
     conversation_connect,
+    exchanges_store,
     lease_refresh,
     lease_release,
     message_mark_interrupted,
     message_retry,
     messages_checkpoint,
     messages_finish,
-    messages_send,
 )
 from chat.validation import InputError, SendCommand, parse_frame
 
@@ -97,14 +98,15 @@ class Hub:
         self.channel: str | None = None
         self._listener: asyncio.Task[None] | None = None
         # Database writes from many replies at once share thread hops (see chat.batching).
+        self.admissions: Batcher[SendRequest, None] = Batcher(sends_admit_async)
         self.sends: Batcher[SendRequest, ReplyJob] = Batcher(
-            lambda requests: messages_send(requests=requests)
+            database_sync_to_async(lambda requests: exchanges_store(requests=requests))
         )
         self.checkpoints: Batcher[Checkpoint, None] = Batcher(
-            lambda items: messages_checkpoint(checkpoints=items)
+            database_sync_to_async(lambda items: messages_checkpoint(checkpoints=items))
         )
         self.finishes: Batcher[tuple[ReplyJob, ReplyOutcome], None] = Batcher(
-            lambda items: messages_finish(finished=items)
+            database_sync_to_async(lambda items: messages_finish(finished=items))
         )
 
     # --- local sockets ---------------------------------------------------------------------
@@ -512,7 +514,9 @@ async def socket_receive(*, attachment: Attachment, raw: str | bytes | None, ip:
     try:
         command = parse_frame(raw)
         if isinstance(command, SendCommand):
-            job = await hub().sends.submit(SendRequest(owner, conversation, command.text, ip))
+            request = SendRequest(owner, conversation, command.text, ip)
+            await hub().admissions.submit(request)  # raises RateLimited or ConversationBusy
+            job = await hub().sends.submit(request)
         else:
             job = await database_sync_to_async(message_retry)(
                 owner=owner, conversation=conversation, message_id=command.message_id, ip=ip
