@@ -254,6 +254,9 @@ class _Streamer:
             return
         self.pending.append(text)
         if now - self.last_flush >= self.interval:
+            if self.timer is not None:  # flushing now: the timer would find nothing
+                self.timer.cancel()
+                self.timer = None
             await self.flush()
         elif self.timer is None:
             self.timer = self.loop.call_later(
