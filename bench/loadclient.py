@@ -136,6 +136,26 @@ class ChatSpec:
     port: int = 0  # the server process this chat talks to (0: the worker's port)
 
 
+async def _finish(
+    report: WorkerReport,
+    tasks: list[asyncio.Task[None]],
+    start_at: float,
+    timeout: float,
+    cpu0: float,
+    unfinished: str,
+) -> None:
+    """Wait (bounded) for the streams, then stamp the report's times and the stragglers."""
+    if tasks:
+        _done, pending = await asyncio.wait(tasks, timeout=start_at + timeout - time.monotonic())
+        for task in pending:
+            task.cancel()
+    report.cpu_s = time.process_time() - cpu0
+    report.wall_s = time.monotonic() - start_at
+    for result in report.results:
+        if not result.ok and not result.error:
+            result.error = f"{unfinished} within {timeout:g} s"
+
+
 def ws_worker(worker: int, chats: list[ChatSpec], port: int, timeout: float, sync: Sync) -> None:
     """Process entry point: drive ``chats`` against the app on ``port``."""
 
@@ -255,17 +275,7 @@ async def _ws_run(
             await ws.send(payload)  # a text frame, like htmx's ws-send
         if sockets:
             report.send_spread_s = time.monotonic() - start_at
-        if readers:
-            _done, pending = await asyncio.wait(
-                readers, timeout=start_at + timeout - time.monotonic()
-            )
-            for task in pending:
-                task.cancel()
-        report.cpu_s = time.process_time() - cpu0
-        report.wall_s = time.monotonic() - start_at
-        for result in report.results:
-            if not result.ok and not result.error:
-                result.error = f"no final frame within {timeout:g} s"
+        await _finish(report, readers, start_at, timeout, cpu0, "no final frame")
         # Report before hanging up: the harness reads the server's CPU time when it arrives.
         reporter.send(report)
     finally:
@@ -369,14 +379,7 @@ async def _api_run(
             asyncio.create_task(_api_stream(client, model, text, max_tokens, result))
             for text, result in zip(texts, report.results, strict=True)
         ]
-        _done, pending = await asyncio.wait(tasks, timeout=start_at + timeout - time.monotonic())
-        for task in pending:
-            task.cancel()
-        report.cpu_s = time.process_time() - cpu0
-        report.wall_s = time.monotonic() - start_at
-        for result in report.results:
-            if not result.ok and not result.error:
-                result.error = f"stream not finished within {timeout:g} s"
+        await _finish(report, tasks, start_at, timeout, cpu0, "stream not finished")
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.close(), timeout=10)
