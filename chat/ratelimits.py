@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 from django_ratelimit import ALL
 from django_ratelimit.core import (  # the internals that make its cache keys
@@ -99,28 +98,3 @@ def rate_counters(senders: list[tuple[Owner, str]]) -> RateCounters:
             )
             windows.append(window)
     return RateCounters(keys=keys, windows=windows, limit=limit, ttl=period + EXPIRATION_FUDGE)
-
-
-def check_send_rates(*, senders: list[tuple[Owner, str]]) -> list[RateLimited | None]:
-    """``check_send_rate`` for a batch of (owner, ip): one round trip when the cache is Redis.
-
-    The counters are django-ratelimit's own (same keys, windows and expiry), so the HTTP
-    views and the socket still share them; only the round trips are pipelined.
-    """
-    if not isinstance(cache, RedisCache):
-        results: list[RateLimited | None] = []
-        for owner, ip in senders:
-            try:
-                check_send_rate(owner=owner, ip=ip)
-            except RateLimited as exc:
-                results.append(exc)
-            else:
-                results.append(None)
-        return results
-    counters = rate_counters(senders)
-    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
-    pipeline = client.pipeline(transaction=False)
-    for key in counters.keys:
-        pipeline.set(key, 0, nx=True, ex=counters.ttl)
-        pipeline.incr(key)
-    return counters.refusals(pipeline.execute()[1::2])

@@ -16,7 +16,6 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
-from django.core.cache.backends.redis import RedisCache
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
@@ -25,7 +24,7 @@ from agents.tasks import enqueue
 from agents.titles import title_suggest
 from chat.models import Conversation, Message
 from chat.owners import Owner
-from chat.ratelimits import check_send_rate, check_send_rates
+from chat.ratelimits import RateLimited, check_send_rate
 from chat.rendering import render_fragment
 from chat.selectors import conversation_get_for_owner, message_histories, message_history
 from chat.validation import InputError, clean_title
@@ -112,17 +111,6 @@ def lease_entry(conversation_id: uuid.UUID | str) -> tuple[str, bytes, int]:
     )
 
 
-def leases_acquire(conversation_ids: list[uuid.UUID]) -> list[bool]:
-    """``lease_acquire`` for a batch: one round trip when the cache is Redis."""
-    if not isinstance(cache, RedisCache):
-        return [lease_acquire(conversation_id) for conversation_id in conversation_ids]
-    pipeline = cache._cache.get_client(write=True).pipeline(transaction=False)  # type: ignore[attr-defined]
-    for conversation_id in conversation_ids:
-        key, value, timeout = lease_entry(conversation_id)
-        pipeline.set(key, value, nx=True, ex=timeout)
-    return [bool(acquired) for acquired in pipeline.execute()]
-
-
 def lease_refresh(conversation_id: uuid.UUID | str) -> None:
     cache.touch(_lease_key(conversation_id), settings.ORION_GENERATION_LEASE_SECONDS)
 
@@ -179,14 +167,19 @@ def messages_send(*, requests: list[SendRequest]) -> list[ReplyJob | Exception]:
 
 
 def sends_admit(*, requests: list[SendRequest]) -> list[Exception | None]:
-    """Rate limits, then the conversation's generation lease: None for a send that may go."""
-    limited = check_send_rates(senders=[(r.owner, r.ip) for r in requests])
-    allowed = [r for r, refusal in zip(requests, limited, strict=True) if refusal is None]
-    leased = iter(leases_acquire([r.conversation.pk for r in allowed]))
-    return [
-        refusal if refusal is not None else (None if next(leased) else ConversationBusy())
-        for refusal in limited
-    ]
+    """Rate limits, then the conversation's generation lease: None for a send that may go.
+
+    One cache call at a time; ``chat.admission`` pipelines the same calls on Redis.
+    """
+    results: list[Exception | None] = []
+    for request in requests:
+        try:
+            check_send_rate(owner=request.owner, ip=request.ip)
+        except RateLimited as exc:
+            results.append(exc)
+            continue
+        results.append(None if lease_acquire(request.conversation.pk) else ConversationBusy())
+    return results
 
 
 def exchanges_store(*, requests: list[SendRequest]) -> list[ReplyJob | Exception]:
