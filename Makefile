@@ -9,7 +9,7 @@ UV := $(TOOLS)/bin/uv
 SIM_PORT ?= 8001
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck bench worker clean
+.PHONY: install chromium run test lint bench worker clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -38,7 +38,18 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-test: lint
+# The browser tests drive Debian's Chromium (never a downloaded browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "The browser tests need Debian's Chromium: sudo apt-get install chromium" >&2; \
+	    exit 1; \
+	  fi; }
+
+test: lint chromium
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
 
