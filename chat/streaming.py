@@ -97,7 +97,9 @@ class Hub:
         self.tasks: set[asyncio.Task[None]] = set()
         self.channel: str | None = None
         self._listener: asyncio.Task[None] | None = None
-        # Database writes from many replies at once share thread hops (see chat.batching).
+        self._channel_lock = asyncio.Lock()
+        # Admissions and database writes from many replies at once are batched
+        # (see chat.batching and chat.admission).
         self.admissions: Batcher[SendRequest, None] = Batcher(sends_admit_async)
         self.sends: Batcher[SendRequest, ReplyJob] = Batcher(
             database_sync_to_async(lambda requests: exchanges_store(requests=requests))
@@ -138,9 +140,12 @@ class Hub:
     # --- other processes ---------------------------------------------------------------------
 
     async def ensure_channel(self) -> str:
-        if self.channel is None:
-            self.channel = await get_channel_layer().new_channel()
-            self._listener = asyncio.create_task(self._listen(self.channel))
+        # Many replies start at once; they must all share one channel (it is the "origin"
+        # this process's sockets recognise) and one listener.
+        async with self._channel_lock:
+            if self.channel is None:
+                self.channel = await get_channel_layer().new_channel()
+                self._listener = asyncio.create_task(self._listen(self.channel))
         return self.channel
 
     async def _listen(self, channel: str) -> None:
@@ -465,14 +470,7 @@ async def socket_attach(
         marked = await database_sync_to_async(message_mark_interrupted)(message_id=message.pk)
         attachment.frames.append(message_frame(marked or message))
     else:
-        await layer.group_send(
-            group_name(conversation_id),
-            {
-                "type": "stream.watch",
-                "conversation": conversation_id,
-                "reply_channel": channel_name,
-            },
-        )
+        await _ask_generator("stream.watch", conversation_id, channel_name)
         attachment.watching_remote = True
     return attachment
 
@@ -481,17 +479,17 @@ async def socket_detach(
     *, conversation_id: str, send: Sender, channel_name: str, watching_remote: bool
 ) -> None:
     hub().unsubscribe(conversation_id, send)
-    layer = get_channel_layer()
     if watching_remote:
-        await layer.group_send(
-            group_name(conversation_id),
-            {
-                "type": "stream.unwatch",
-                "conversation": conversation_id,
-                "reply_channel": channel_name,
-            },
-        )
-    await layer.group_discard(group_name(conversation_id), channel_name)
+        await _ask_generator("stream.unwatch", conversation_id, channel_name)
+    await get_channel_layer().group_discard(group_name(conversation_id), channel_name)
+
+
+async def _ask_generator(kind: str, conversation_id: str, channel_name: str) -> None:
+    """``stream.watch`` or ``stream.unwatch``, to whichever process generates the reply."""
+    await get_channel_layer().group_send(
+        group_name(conversation_id),
+        {"type": kind, "conversation": conversation_id, "reply_channel": channel_name},
+    )
 
 
 async def socket_reply_started(
@@ -500,10 +498,7 @@ async def socket_reply_started(
     """A reply started somewhere: if in another process, show it and ask to watch it."""
     if event.get("origin") == hub().channel:
         return []  # generated here: this process's sockets are fed directly
-    await get_channel_layer().group_send(
-        group_name(conversation_id),
-        {"type": "stream.watch", "conversation": conversation_id, "reply_channel": channel_name},
-    )
+    await _ask_generator("stream.watch", conversation_id, channel_name)
     return [event["html"]]
 
 
@@ -524,11 +519,7 @@ async def socket_receive(*, attachment: Attachment, raw: str | bytes | None, ip:
             job = await database_sync_to_async(message_retry)(
                 owner=owner, conversation=conversation, message_id=command.message_id, ip=ip
             )
-    except InputError as exc:
-        return [error_frame(exc.message)]
-    except RateLimited as exc:
-        return [error_frame(exc.message)]
-    except ConversationBusy as exc:
+    except (InputError, RateLimited, ConversationBusy) as exc:
         return [error_frame(exc.message)]
     reply_start(job)
     return [accepted_frame(clear_composer=job.user_message is not None)]
