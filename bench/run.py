@@ -246,27 +246,24 @@ class PhaseResult:
     def completed(self) -> list[StreamResult]:
         return [r for r in self.results if r.ok]
 
+    def _since_send_ms(self, moment: str) -> list[float]:
+        """Milliseconds from each completed stream's send to its ``moment`` (a ``t_*`` field)."""
+        spans = []
+        for r in self.completed:
+            at = getattr(r, moment)
+            if at is not None and r.t_send is not None:
+                spans.append((at - r.t_send) * 1000.0)
+        return spans
+
     def ttft_ms(self) -> list[float]:
-        return [
-            (r.t_first - r.t_send) * 1000.0
-            for r in self.completed
-            if r.t_first is not None and r.t_send is not None
-        ]
+        return self._since_send_ms("t_first")
 
     def ack_ms(self) -> list[float]:
         """Send to the first frame back (the app: exchange frame, i.e. the message is stored)."""
-        return [
-            (r.t_ack - r.t_send) * 1000.0
-            for r in self.completed
-            if r.t_ack is not None and r.t_send is not None
-        ]
+        return self._since_send_ms("t_ack")
 
     def duration_ms(self) -> list[float]:
-        return [
-            (r.t_done - r.t_send) * 1000.0
-            for r in self.completed
-            if r.t_done is not None and r.t_send is not None
-        ]
+        return self._since_send_ms("t_done")
 
     def frames(self) -> list[float]:
         return [float(r.frames) for r in self.completed]
