@@ -229,7 +229,12 @@ async def _show_exchange(h: Hub, live: LiveReply) -> None:
 
 
 class _Streamer:
-    """Turns deltas into frames: the first at once, later ones coalesced; sparse checkpoints."""
+    """Turns deltas into frames: the first at once, later ones coalesced; sparse checkpoints.
+
+    Coalescing paces the reading: after a frame, the reply waits out the interval before it
+    reads the model's stream again, and then takes everything that arrived meanwhile in
+    one read. Tokens wait in the socket buffer, not in timers and task wake-ups.
+    """
 
     def __init__(self, h: Hub, live: LiveReply) -> None:
         self.hub = h
@@ -241,41 +246,37 @@ class _Streamer:
         self.first_token_at: datetime | None = None
         self.last_flush = 0.0
         self.last_checkpoint = self.loop.time()
-        self.timer: asyncio.TimerHandle | None = None
         self.checkpoint_task: asyncio.Task[None] | None = None
 
     async def delta(self, text: str) -> None:
         live = self.live
         live.parts.append(text)
-        now = self.loop.time()
         if self.first_token_at is None:
             self.first_token_at = timezone.now()
             live.job.reply.status = Message.Status.STREAMING
-            self.last_flush = now
+            self.last_flush = self.loop.time()
             await live.shown.wait()  # the message must be on the page before its text
             async with live.lock:
                 await self.hub.publish(live.conversation_id, message_frame(live.message), live)
             live.started.set()
             return
         self.pending.append(text)
-        if now - self.last_flush >= self.interval:
-            if self.timer is not None:  # flushing now: the timer would find nothing
-                self.timer.cancel()
-                self.timer = None
-            await self.flush()
-        elif self.timer is None:
-            self.timer = self.loop.call_later(
-                self.last_flush + self.interval - now, self._flush_later
-            )
+        now = self.loop.time()
         if now - self.last_checkpoint >= self.checkpoint_every and self.checkpoint_task is None:
             self.last_checkpoint = now
             self.checkpoint_task = asyncio.create_task(self._checkpoint())
 
-    def _flush_later(self) -> None:
-        self.timer = None
-        task = asyncio.create_task(self.flush())
-        self.hub.tasks.add(task)
-        task.add_done_callback(self.hub.tasks.discard)
+    async def pace(self) -> None:
+        """Send what is pending once the interval allows, then wait out the next interval."""
+        if self.pending:
+            await self._sleep_until(self.last_flush + self.interval)
+            await self.flush()
+        await self._sleep_until(self.last_flush + self.interval)
+
+    async def _sleep_until(self, when: float) -> None:
+        delay = when - self.loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     async def flush(self) -> None:
         async with self.live.lock:
@@ -303,10 +304,7 @@ class _Streamer:
             self.checkpoint_task = None
 
     async def settle(self) -> None:
-        """No more deltas: drop the timer (the final frame carries all text)."""
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        """No more deltas: the final frame carries all the text."""
         self.pending.clear()
         if self.checkpoint_task is not None:
             await asyncio.shield(self.checkpoint_task)
@@ -317,6 +315,7 @@ async def _stream_answer(streamer: _Streamer, job: ReplyJob) -> ReplyOutcome:
     async for event in answer_stream(history=job.history):
         if isinstance(event, TextDelta):
             await streamer.delta(event.text)
+            await streamer.pace()
         else:
             done = event
     text = "".join(streamer.live.parts)

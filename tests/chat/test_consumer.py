@@ -297,8 +297,9 @@ async def test_deltas_are_coalesced(settings: Any) -> None:
         await ws.disconnect()
         return sum("beforeend:#msg-" in f for f in frames)
 
-    # 30 tokens at 400 tokens/s: about 75 ms of stream after the first token.
-    assert await delta_count(0) == 29
+    # 30 tokens at 400 tokens/s: about 75 ms of stream after the first token. Without
+    # coalescing, a frame carries what one network read brought: mostly a single token.
+    assert await delta_count(0) >= 10
     assert await delta_count(40) <= 4
 
 
