@@ -69,7 +69,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -295,17 +295,39 @@ def simulated_reply(messages: Messages, n_tokens: int) -> list[str]:
     cuts a reply. Title requests (see module docstring) yield the title, at most
     ``n_tokens`` words of it.
     """
+    return list(_reply_tokens(messages, n_tokens))
+
+
+def _reply_length(messages: Messages, n_tokens: int) -> int:
+    """``len(simulated_reply(messages, n_tokens))`` without writing the reply."""
     if n_tokens <= 0:
-        return []
+        return 0
     if is_title_request(messages):
-        words = _title_words(_last_user_text(messages))[:n_tokens]
+        return len(_title_words(_last_user_text(messages))[:n_tokens])
+    return n_tokens
+
+
+def _reply_tokens(messages: Messages, n_tokens: int) -> Iterator[str]:
+    """``simulated_reply`` written lazily, a sentence at a time.
+
+    A burst of requests must not wait while whole replies are written up front: that
+    would delay the next request's intake, a lateness the token schedule cannot see.
+    """
+    if n_tokens <= 0:
+        return
+    if is_title_request(messages):
+        words: Iterable[str] = _title_words(_last_user_text(messages))[:n_tokens]
     else:
-        rng = _messages_rng(messages)
-        words = []
-        while len(words) < n_tokens:
-            words.extend(_sentence(rng))
-        del words[n_tokens:]
-    return [words[0]] + [" " + w for w in words[1:]]
+        words = _sentences(_messages_rng(messages))
+    for index, word in enumerate(words):
+        if index == n_tokens:
+            return
+        yield word if index == 0 else " " + word
+
+
+def _sentences(rng: random.Random) -> Iterator[str]:
+    while True:
+        yield from _sentence(rng)
 
 
 def simulated_embedding(text: str, dims: int = EMBEDDING_DIMS) -> list[float]:
@@ -508,7 +530,7 @@ class _TokenStream:
     """
 
     __slots__ = (
-        "_loop", "_transport", "_stats", "_prefix", "_suffix", "_fixed_len", "_tokens",
+        "_loop", "_transport", "_stats", "_prefix", "_suffix", "_fixed_len", "_tokens", "_count",
         "t_first", "_interval", "_drop_at", "_tail", "_index", "done",
     )  # fmt: skip
 
@@ -519,7 +541,8 @@ class _TokenStream:
         stats: SimStats,
         prefix: bytes,
         suffix: bytes,
-        tokens: list[bytes],
+        tokens: Iterator[str],
+        count: int,
         t_first: float,
         interval: float,
         drop_at: int | None,
@@ -532,6 +555,7 @@ class _TokenStream:
         self._suffix = suffix
         self._fixed_len = len(prefix) + len(suffix)
         self._tokens = tokens
+        self._count = count
         self.t_first = t_first
         self._interval = interval
         self._drop_at = drop_at
@@ -559,7 +583,7 @@ class _TokenStream:
         now = self._loop.time()
         horizon = now + EARLY_TOLERANCE_S
         tokens = self._tokens
-        count = len(tokens)
+        count = self._count
         index = self._index
         drop_at = self._drop_at
         parts: list[bytes] = []
@@ -568,7 +592,7 @@ class _TokenStream:
             due = self.t_first + index * self._interval  # absolute: no drift accumulates
             if due > horizon:
                 break
-            token = tokens[index]
+            token = _escaped(next(tokens))
             parts.append(
                 b"%x\r\n%b%b%b\r\n"
                 % (self._fixed_len + len(token), self._prefix, token, self._suffix)
@@ -1021,20 +1045,21 @@ class LLMSimulator:
             return keep_alive
 
         planned = overrides.tokens if overrides.tokens is not None else config.reply_tokens
-        tokens = simulated_reply(messages, planned)
+        count = _reply_length(messages, planned)
         finish_reason = "stop"
-        if max_tokens is not None and max_tokens < len(tokens):
-            tokens = tokens[:max_tokens]
+        if max_tokens is not None and max_tokens < count:
+            count = max_tokens
             finish_reason = "length"
+        tokens = _reply_tokens(messages, count)
         ttft_s = (overrides.ttft_ms if overrides.ttft_ms is not None else config.ttft_ms) / 1000
         tps = SLOW_TOKENS_PER_SEC if overrides.slow else config.tokens_per_sec
         drop = overrides.drop if overrides.drop is not None else config.drop_after
-        if drop is not None and drop >= len(tokens):
+        if drop is not None and drop >= count:
             drop = None  # the reply ends before the failure would have happened
         model = _model_name(payload, config.model)
         usage = {
             "prompt_tokens": count_prompt_tokens(messages),
-            "completion_tokens": len(tokens),
+            "completion_tokens": count,
             "total_tokens": 0,
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
@@ -1051,6 +1076,7 @@ class LLMSimulator:
                 request,
                 model=model,
                 tokens=tokens,
+                count=count,
                 finish_reason=finish_reason,
                 usage=usage if include_usage else None,
                 t_first=t_first,
@@ -1067,7 +1093,7 @@ class LLMSimulator:
             writer.transport.abort()
             self.stats.drops += 1
             return False
-        due = t_first + max(0, len(tokens) - 1) * interval
+        due = t_first + max(0, count - 1) * interval
         await asyncio.sleep(max(0.0, due - loop.time()))
         response = {
             "id": _completion_id(),
@@ -1094,7 +1120,8 @@ class LLMSimulator:
         request: _Request,
         *,
         model: str,
-        tokens: list[str],
+        tokens: Iterator[str],
+        count: int,
         finish_reason: str,
         usage: dict[str, int] | None,
         t_first: float,
@@ -1142,7 +1169,8 @@ class LLMSimulator:
             self.stats,
             prefix,
             suffix,
-            [_escaped(t) for t in tokens],
+            tokens,
+            count,
             t_first,
             interval,
             drop,
