@@ -401,6 +401,8 @@ async def _announce(h: Hub, live: LiveReply) -> None:
     the announcement waits for the first token: under a burst of sends it would otherwise
     compete with the model requests for the event loop.
     """
+    if not settings.ORION_SHARED_STREAMS:
+        return  # one process serves every page: they are all fed directly
     try:
         channel = await h.ensure_channel()
         layer = get_channel_layer()
@@ -423,7 +425,7 @@ async def _announce(h: Hub, live: LiveReply) -> None:
 async def _withdraw(h: Hub, live: LiveReply, announce: asyncio.Task[None]) -> None:
     try:
         await announce
-        if h.channel is not None:
+        if h.channel is not None and settings.ORION_SHARED_STREAMS:
             await get_channel_layer().group_discard(group_name(live.conversation_id), h.channel)
     except Exception:
         logger.exception("could not withdraw reply %s", live.job.reply.pk)

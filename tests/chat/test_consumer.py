@@ -391,9 +391,11 @@ async def test_the_first_exchange_titles_the_conversation_live(celery_worker_pro
     assert f">{conversation.title}</h1>" in frame
 
 
-async def test_a_page_in_another_process_is_told_and_then_fed_the_reply() -> None:
+async def test_a_page_in_another_process_is_told_and_then_fed_the_reply(settings: Any) -> None:
     """What a socket served by another server process sees, through the channel layer."""
     from channels.layers import get_channel_layer
+
+    settings.ORION_SHARED_STREAMS = True  # on by default with Redis; forced for the in-memory run
 
     from chat.streaming import group_name
 
