@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
+from typing import Any, cast
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import Field
 from django.http import Http404
 from django.utils import timezone
 
@@ -202,19 +205,12 @@ def exchanges_store(*, requests: list[SendRequest]) -> list[ReplyJob | Exception
 def _exchanges_store(requests: list[SendRequest]) -> list[ReplyJob]:
     if not requests:
         return []
+    new = [
+        (r.conversation.pk, Message.Role.USER, r.text, Message.Status.COMPLETE) for r in requests
+    ] + [(r.conversation.pk, Message.Role.ASSISTANT, "", Message.Status.PENDING) for r in requests]
     with transaction.atomic():
-        users = Message.objects.bulk_create(
-            Message(conversation_id=r.conversation.pk, role=Message.Role.USER, content=r.text)
-            for r in requests
-        )
-        replies = Message.objects.bulk_create(
-            Message(
-                conversation_id=r.conversation.pk,
-                role=Message.Role.ASSISTANT,
-                status=Message.Status.PENDING,
-            )
-            for r in requests
-        )
+        messages = _messages_insert(new)
+    users, replies = messages[: len(requests)], messages[len(requests) :]
     histories = message_histories(
         conversation_ids=[r.conversation.pk for r in requests],
         limit=settings.ORION_HISTORY_MESSAGES,
@@ -229,6 +225,56 @@ def _exchanges_store(requests: list[SendRequest]) -> list[ReplyJob]:
         )
         for r, user, reply in zip(requests, users, replies, strict=True)
     ]
+
+
+_INSERTED = ("conversation", "role", "content", "status", "error_code", "provider", "model",
+             "prompt_version", "created_at")  # fmt: skip
+
+
+def _messages_insert(rows: Sequence[tuple[uuid.UUID, str, str, str]]) -> list[Message]:
+    """Insert new messages ``(conversation_id, role, content, status)`` in one statement.
+
+    What ``bulk_create`` does, but it spends ~0.1 ms of Python per row preparing every
+    field (~20 ms for a burst of 100 sends, holding the GIL the event loop needs). The
+    ids come back in insertion order, which Django's ``bulk_create`` relies on as well.
+    """
+    connection = connections[router.db_for_write(Message)]
+    quote = connection.ops.quote_name
+    fields = [cast("Field[Any, Any]", Message._meta.get_field(name)) for name in _INSERTED]
+    now = timezone.now()
+    conversation_field, created_field = fields[0], fields[-1]
+    created = created_field.get_db_prep_save(now, connection)
+    columns = ", ".join(quote(field.column) for field in fields)
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    pk_column = quote(Message._meta.pk.column)  # type: ignore[union-attr]
+    # Identifiers come from the model and are quoted; every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(Message._meta.db_table)} ({columns}) "  # noqa: S608
+        f"VALUES {', '.join([row_sql] * len(rows))} RETURNING {pk_column}"
+    )
+    params: list[Any] = []
+    for conversation_id, role, content, status in rows:
+        params += (
+            conversation_field.get_db_prep_save(conversation_id, connection),
+            role, content, status, "", "", "", "", created,
+        )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    messages = []
+    for pk, (conversation_id, role, content, status) in zip(ids, rows, strict=True):
+        message = Message(
+            id=pk,
+            conversation_id=conversation_id,
+            role=role,
+            content=content,
+            status=status,
+            created_at=now,
+        )
+        message._state.adding = False
+        message._state.db = connection.alias
+        messages.append(message)
+    return messages
 
 
 def _exchange_store_or_404(request: SendRequest) -> ReplyJob | Exception:

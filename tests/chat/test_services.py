@@ -11,11 +11,13 @@ from chat.selectors import conversation_get_for_owner, conversation_list, messag
 from chat.services import (
     ConversationBusy,
     ReplyOutcome,
+    SendRequest,
     conversation_connect,
     conversation_title_update,
     lease_holder,
     message_finish,
     message_send,
+    messages_send,
 )
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +51,34 @@ def test_sending_stores_the_message_and_a_pending_reply(conversation: Conversati
     assert (reply.role, reply.status) == ("assistant", "pending")
     assert job.history == [{"role": "user", "content": "hi"}]
     assert job.needs_title and lease_holder(conversation.pk)
+
+
+def test_a_burst_of_sends_stores_each_exchange_in_its_own_conversation() -> None:
+    owners = [Owner(anon_id=f"burst-{i}") for i in range(3)]
+    conversations = [Conversation.objects.create(owner_anon=o.anon_id or "") for o in owners]
+    Message.objects.create(conversation=conversations[1], role="user", content="earlier")
+    requests = [
+        SendRequest(owner, conversation, f"<b>question {i}</b>", "1.2.3.4")
+        for i, (owner, conversation) in enumerate(zip(owners, conversations, strict=True))
+    ]
+    jobs = messages_send(requests=requests)
+    for i, (job, conversation) in enumerate(zip(jobs, conversations, strict=True)):
+        assert not isinstance(job, Exception) and job.user_message is not None
+        user = Message.objects.get(pk=job.user_message.pk)
+        reply = Message.objects.get(pk=job.reply.pk)
+        assert (user.conversation_id, user.role, user.status) == (
+            conversation.pk,
+            "user",
+            "complete",
+        )
+        assert user.content == job.user_message.content == f"<b>question {i}</b>"
+        assert (reply.conversation_id, reply.role, reply.status) == (
+            conversation.pk, "assistant", "pending",
+        )  # fmt: skip
+        assert reply.content == "" and reply.created_at == job.reply.created_at
+        assert user.pk < reply.pk and job.history[-1]["content"] == user.content
+    assert [len(job.history) for job in jobs if not isinstance(job, Exception)] == [1, 2, 1]
+    assert Message.objects.count() == 7
 
 
 def test_a_second_send_before_the_reply_ends_stores_nothing(conversation: Conversation) -> None:
