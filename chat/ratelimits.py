@@ -86,15 +86,16 @@ class RateCounters:
         return results
 
 
-def rate_counters(senders: list[tuple[Owner, str]]) -> RateCounters:
+def rate_counters(senders: list[tuple[Owner, str]], *, stored_keys: bool = True) -> RateCounters:
+    """The counters for a batch of senders; ``stored_keys=False`` gives the keys as
+    django-ratelimit passes them to the cache API (which then adds prefix and version)."""
     rate = settings.ORION_RATE_LIMIT
     limit, period = _split_rate(rate)
     keys, windows = [], []
     for owner, ip in senders:
         for value in (owner.key, _SIMPLE_KEYS["ip"](_request_for(owner, ip))):
             window = _get_window(value, period)
-            keys.append(
-                cache.make_and_validate_key(_make_cache_key(SEND_GROUP, window, rate, value, ALL))
-            )
+            key = _make_cache_key(SEND_GROUP, window, rate, value, ALL)
+            keys.append(cache.make_and_validate_key(key) if stored_keys else key)
             windows.append(window)
     return RateCounters(keys=keys, windows=windows, limit=limit, ttl=period + EXPIRATION_FUDGE)

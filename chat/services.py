@@ -94,13 +94,13 @@ def conversation_title_update(*, conversation_id: uuid.UUID) -> str | None:
 # --- generation lease: one reply per conversation at a time, across processes ----------------
 
 
-def _lease_key(conversation_id: uuid.UUID | str) -> str:
+def lease_key(conversation_id: uuid.UUID | str) -> str:
     return f"orion:generating:{conversation_id}"
 
 
 def lease_acquire(conversation_id: uuid.UUID | str) -> bool:
     return cache.add(
-        _lease_key(conversation_id), INSTANCE_ID, settings.ORION_GENERATION_LEASE_SECONDS
+        lease_key(conversation_id), INSTANCE_ID, settings.ORION_GENERATION_LEASE_SECONDS
     )
 
 
@@ -108,22 +108,22 @@ def lease_entry(conversation_id: uuid.UUID | str) -> tuple[str, bytes, int]:
     """The lease as stored by Django's Redis cache: (key, value, timeout), for pipelines."""
     redis = cache._cache  # type: ignore[attr-defined]  # Django's own client and serializer
     return (
-        cache.make_and_validate_key(_lease_key(conversation_id)),
+        cache.make_and_validate_key(lease_key(conversation_id)),
         redis._serializer.dumps(INSTANCE_ID),
         settings.ORION_GENERATION_LEASE_SECONDS,
     )
 
 
 def lease_refresh(conversation_id: uuid.UUID | str) -> None:
-    cache.touch(_lease_key(conversation_id), settings.ORION_GENERATION_LEASE_SECONDS)
+    cache.touch(lease_key(conversation_id), settings.ORION_GENERATION_LEASE_SECONDS)
 
 
 def lease_release(conversation_id: uuid.UUID | str) -> None:
-    cache.delete(_lease_key(conversation_id))
+    cache.delete(lease_key(conversation_id))
 
 
 def lease_holder(conversation_id: uuid.UUID | str) -> str | None:
-    return cache.get(_lease_key(conversation_id))
+    return cache.get(lease_key(conversation_id))
 
 
 # --- sending ----------------------------------------------------------------------------------
@@ -384,7 +384,7 @@ def messages_finish(*, finished: list[tuple[ReplyJob, ReplyOutcome]]) -> list[No
         Conversation.objects.filter(pk__in=[job.conversation_id for job, _ in finished]).update(
             updated_at=now
         )
-    cache.delete_many([_lease_key(job.conversation_id) for job, _ in finished])
+    cache.delete_many([lease_key(job.conversation_id) for job, _ in finished])
     return [None] * len(finished)
 
 
