@@ -20,6 +20,7 @@ from agents.providers import (
     Usage,
     configured_provider,
     stream_chat,
+    streams_prepare,
 )
 
 AnswerError = ProviderError
@@ -63,6 +64,14 @@ def model_status() -> ModelStatus:
 
 def _model_input(history: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{"role": "system", "content": settings.ORION_SYSTEM_PROMPT}, *history]
+
+
+def answers_prepare(count: int) -> None:
+    """``count`` answers are about to be asked for (their messages are being stored): the
+    model connections get ready meanwhile. Call on the event loop that will stream them."""
+    config = configured_provider()
+    if config is not None and count > 0:
+        streams_prepare(config, count)
 
 
 async def answer_stream(*, history: list[dict[str, str]]) -> AsyncIterator[AnswerEvent]:

@@ -153,6 +153,7 @@ class _Route:
 
     sdk: openai.AsyncOpenAI
     http: httpx.AsyncClient
+    transport: LeanTransport | None  # None with the SDK's own HTTP stack
     stream_url: httpx.URL
     headers: dict[str, str]
     timeout: dict[str, float | None]
@@ -168,9 +169,10 @@ def _route(config: ProviderConfig) -> _Route:
     route = per_loop.get(config)
     if route is None:
         timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
+        transport = LeanTransport() if config.http == "lean" else None
         http = (
-            httpx.AsyncClient(transport=LeanTransport())
-            if config.http == "lean"
+            httpx.AsyncClient(transport=transport)
+            if transport is not None
             else httpx.AsyncClient(
                 limits=httpx.Limits(max_connections=2000, max_keepalive_connections=500)
             )
@@ -190,6 +192,7 @@ def _route(config: ProviderConfig) -> _Route:
         route = _Route(
             sdk=sdk,
             http=http,
+            transport=transport,
             stream_url=sdk.base_url.join("chat/completions"),
             headers=headers,
             timeout=timeout.as_dict(),
@@ -229,6 +232,16 @@ def _parse_event(payload: bytes) -> tuple[list[str], str | None, Usage | None]:
         else None
     )
     return texts, finish, usage
+
+
+def streams_prepare(config: ProviderConfig, count: int) -> None:
+    """``count`` streamed calls are about to start: have connections ready for them.
+
+    Only Orion's own transport opens connections ahead; httpx opens them on demand.
+    """
+    route = _route(config)
+    if route.transport is not None:
+        route.transport.preconnect(route.stream_url, count, timeout=config.connect_timeout)
 
 
 async def stream_chat(

@@ -46,12 +46,40 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, *, max_idle_per_origin: int = 512) -> None:
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._opening: dict[tuple[str, str, int], int] = {}
         self._max_idle = max_idle_per_origin
         self._ssl: ssl.SSLContext | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @staticmethod
+    def _origin(url: httpx.URL) -> tuple[str, str, int]:
+        return (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+
+    def preconnect(self, url: httpx.URL, count: int, *, timeout: float | None) -> None:
+        """Open connections to ``url``'s server in the background, until ``count`` are idle
+        or on their way. Requests about to be sent then find one ready (a TCP and TLS
+        handshake costs a round trip or three, and CPU the event loop can spend now).
+        Failures are left for the request itself to meet and report."""
+        origin = self._origin(url)
+        missing = count - len(self._idle.get(origin, ())) - self._opening.get(origin, 0)
+        for _ in range(max(0, min(missing, self._max_idle))):
+            self._opening[origin] = self._opening.get(origin, 0) + 1
+            task = asyncio.create_task(self._open_idle(origin, timeout))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _open_idle(self, origin: tuple[str, str, int], timeout: float | None) -> None:
+        try:
+            connection = await self._connect(origin, timeout)
+        except httpx.TransportError:
+            return
+        finally:
+            self._opening[origin] -= 1
+        self.release(origin, connection)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        origin = self._origin(url)
         timeouts = _Timeouts(request)
         body = await request.aread()
         head = self._head(request, body)
@@ -61,7 +89,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             connection = self._idle_connection(origin) if attempt == 0 else None
             reused = connection is not None
             if connection is None:
-                connection = await self._connect(origin, timeouts)
+                connection = await self._connect(origin, timeouts.connect)
             try:
                 connection.writer.write(head + body)
                 status, headers = await self._read_head(connection, timeouts)
@@ -81,6 +109,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
+        for task in tuple(self._tasks):
+            task.cancel()
         for connections in self._idle.values():
             for connection in connections:
                 connection.close()
@@ -104,7 +134,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         else:
             connection.close()
 
-    async def _connect(self, origin: tuple[str, str, int], timeouts: _Timeouts) -> _Connection:
+    async def _connect(self, origin: tuple[str, str, int], timeout: float | None) -> _Connection:
         scheme, host, port = origin
         tls: ssl.SSLContext | None = None
         if scheme == "https":
@@ -112,7 +142,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 self._ssl = ssl.create_default_context()
             tls = self._ssl
         try:
-            async with asyncio.timeout(timeouts.connect):
+            async with asyncio.timeout(timeout):
                 reader, writer = await asyncio.open_connection(
                     host, port, ssl=tls, limit=_MAX_HEADER_BYTES
                 )

@@ -3,8 +3,10 @@
 Each ``database_sync_to_async`` call hands work to the database thread, and every query
 in it gives up the GIL and must win it back from a busy event loop (up to the 5 ms switch
 interval each time). A hundred people sending at once would queue a hundred hops of
-several queries each, so concurrent submissions share one hop instead: the first runs at
-once, and whatever arrives meanwhile goes together in the next.
+several queries each, so concurrent submissions share one hop instead. A batch is taken
+once a pass of the event loop adds nothing to it (so a burst read over a few passes goes
+in one piece, and a lone submission waits a pass or two, microseconds); whatever arrives
+while it runs goes together in the next.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+_MAX_SETTLE_PASSES = 8
 R = TypeVar("R")
 
 
@@ -34,6 +37,7 @@ class Batcher(Generic[T, R]):
     async def _drain(self) -> None:
         try:
             while self._queue:
+                await self._settle()
                 batch, self._queue = self._queue, []
                 try:
                     results: Sequence[R | Exception] = await self._work([item for item, _ in batch])
@@ -48,3 +52,16 @@ class Batcher(Generic[T, R]):
                         future.set_result(result)
         finally:
             self._task = None
+
+    async def _settle(self) -> None:
+        """Let the event loop go round until a pass adds nothing (a few passes at most).
+
+        A burst of sends arrives over a few loop passes (the sockets are read in one, the
+        consumers run in the next); taking the queue at the first submission would split it
+        into a batch of one or two and a batch of the rest that waits for the first.
+        """
+        for _ in range(_MAX_SETTLE_PASSES):
+            queued = len(self._queue)
+            await asyncio.sleep(0)
+            if len(self._queue) == queued:
+                return

@@ -31,7 +31,7 @@ from django.conf import settings
 from django.http import Http404
 from django.utils import timezone
 
-from agents.pipeline import AnswerDone, AnswerError, TextDelta, answer_stream
+from agents.pipeline import AnswerDone, AnswerError, TextDelta, answer_stream, answers_prepare
 from chat.admission import sends_admit_async
 from chat.batching import Batcher
 from chat.models import Conversation, Message
@@ -100,7 +100,7 @@ class Hub:
         self._channel_lock = asyncio.Lock()
         # Admissions and database writes from many replies at once are batched
         # (see chat.batching and chat.admission).
-        self.admissions: Batcher[SendRequest, None] = Batcher(sends_admit_async)
+        self.admissions: Batcher[SendRequest, None] = Batcher(_admit)
         self.sends: Batcher[SendRequest, ReplyJob] = Batcher(
             database_sync_to_async(lambda requests: exchanges_store(requests=requests))
         )
@@ -172,6 +172,14 @@ class Hub:
             live.remote.discard(reply_channel)
 
 
+async def _admit(requests: list[SendRequest]) -> list[Exception | None]:
+    """Rate limits and leases for a batch of sends; while the admitted ones are stored, the
+    model connections for their answers get ready."""
+    refusals = await sends_admit_async(requests)
+    answers_prepare(sum(refusal is None for refusal in refusals))
+    return refusals
+
+
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
 
 
@@ -220,6 +228,9 @@ def reply_start(job: ReplyJob) -> None:
 
 
 async def _show_exchange(h: Hub, live: LiveReply) -> None:
+    # One pass of the event loop first: the model requests of every reply started in this
+    # pass go out before any exchange is rendered.
+    await asyncio.sleep(0)
     live.exchange = exchange_frame(live.job)
     try:
         async with live.lock:

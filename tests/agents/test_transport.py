@@ -140,3 +140,43 @@ async def test_the_simulator_streams_through_it(simulator: SimulatorThread) -> N
     texts = [c.choices[0].delta.content async for c in chunks if c.choices]  # type: ignore[attr-defined]
     await client.close()
     assert len([t for t in texts if t]) == 30
+
+
+async def test_connections_opened_ahead_serve_the_requests_that_follow() -> None:
+    connections = 0
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while not reader.at_eof():
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                break
+            writer.write(answer)
+
+    server, url = await serve(handler)
+    transport = LeanTransport()
+    async with server, httpx.AsyncClient(transport=transport) as client:
+        transport.preconnect(httpx.URL(url), 3, timeout=5)
+        transport.preconnect(httpx.URL(url), 3, timeout=5)  # already on their way: no more
+        for _ in range(50):
+            if connections == 3:
+                break
+            await asyncio.sleep(0.01)
+        responses = await asyncio.gather(*(client.post(url, content=b"{}") for _ in range(3)))
+        assert [r.content for r in responses] == [b"ok"] * 3
+    assert connections == 3  # the requests went over the connections opened ahead
+
+
+async def test_opening_ahead_to_a_server_that_is_down_is_left_to_the_request() -> None:
+    transport = LeanTransport()
+    server, url = await serve(replying())
+    server.close()
+    await server.wait_closed()
+    transport.preconnect(httpx.URL(url), 2, timeout=1)
+    await asyncio.sleep(0.1)  # the attempts fail quietly
+    async with httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.post(url, content=b"{}")
