@@ -155,7 +155,7 @@ class _Route:
     http: httpx.AsyncClient
     transport: LeanTransport | None  # None with the SDK's own HTTP stack
     stream_url: httpx.URL
-    headers: dict[str, str]
+    headers: httpx.Headers
     timeout: dict[str, float | None]
 
 
@@ -194,7 +194,7 @@ def _route(config: ProviderConfig) -> _Route:
             http=http,
             transport=transport,
             stream_url=sdk.base_url.join("chat/completions"),
-            headers=headers,
+            headers=httpx.Headers(headers),
             timeout=timeout.as_dict(),
         )
         per_loop[config] = route
@@ -339,7 +339,11 @@ async def _open_stream(route: _Route, body: bytes, *, retries: int) -> httpx.Res
             extensions={"timeout": route.timeout},
         )
         try:
-            response = await route.http.send(request, stream=True)
+            if route.transport is not None:  # straight to it: no auth or redirects to run
+                response = await route.transport.handle_async_request(request)
+                response.request = request
+            else:
+                response = await route.http.send(request, stream=True)
         except httpx.TransportError as exc:
             if attempt < retries:
                 await asyncio.sleep(_retry_delay(attempt, None))
