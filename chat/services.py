@@ -331,13 +331,26 @@ class Checkpoint:
 
 def messages_checkpoint(*, checkpoints: list[Checkpoint]) -> list[None]:
     """Save partial text now and then, so a crash loses seconds of a reply, not all of it."""
-    with transaction.atomic():
-        for checkpoint in checkpoints:
-            Message.objects.filter(pk=checkpoint.message_id).update(
-                content=checkpoint.content,
-                status=Message.Status.STREAMING,
-                first_token_at=checkpoint.first_token_at,
-            )
+    # Many replies checkpoint together (all of a burst, every 2 s): one executemany with
+    # prepared values instead of a QuerySet.update (~0.1 ms of Python) per reply.
+    connection = connections[router.db_for_write(Message)]
+    quote = connection.ops.quote_name
+    when = cast("Field[Any, Any]", Message._meta.get_field("first_token_at"))
+    sql = (
+        f"UPDATE {quote(Message._meta.db_table)} SET {quote('content')} = %s, "  # noqa: S608
+        f"{quote('status')} = %s, {quote(when.column)} = %s WHERE {quote('id')} = %s"
+    )
+    rows = [
+        (
+            checkpoint.content,
+            Message.Status.STREAMING.value,
+            when.get_db_prep_save(checkpoint.first_token_at, connection),
+            checkpoint.message_id,
+        )
+        for checkpoint in checkpoints
+    ]
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
     return [None] * len(checkpoints)
 
 

@@ -9,6 +9,7 @@ from chat.models import Conversation, Message
 from chat.owners import Owner
 from chat.selectors import conversation_get_for_owner, conversation_list, message_history
 from chat.services import (
+    Checkpoint,
     ConversationBusy,
     ReplyOutcome,
     SendRequest,
@@ -17,6 +18,7 @@ from chat.services import (
     lease_holder,
     message_finish,
     message_send,
+    messages_checkpoint,
     messages_send,
 )
 
@@ -141,3 +143,26 @@ def test_the_title_falls_back_to_the_first_words_offline(
     assert (
         conversation_title_update(conversation_id=conversation.pk) == "one two three four five six…"
     )
+
+
+def test_checkpoints_save_the_partial_text_of_each_reply(conversation: Conversation) -> None:
+    from django.utils import timezone
+
+    other = Conversation.objects.create(owner_anon="visitor-2")
+    replies = [
+        Message.objects.create(conversation=c, role="assistant", status="pending")
+        for c in (conversation, other)
+    ]
+    started = timezone.now()
+    messages_checkpoint(
+        checkpoints=[
+            Checkpoint(
+                message_id=replies[0].pk, content="Half an <b>answer", first_token_at=started
+            ),
+            Checkpoint(replies[1].pk, "Another", first_token_at=started),
+        ]
+    )
+    saved = {m.pk: m for m in Message.objects.filter(pk__in=[r.pk for r in replies])}
+    assert saved[replies[0].pk].content == "Half an <b>answer"
+    assert saved[replies[1].pk].content == "Another"
+    assert all(m.status == "streaming" and m.first_token_at == started for m in saved.values())
