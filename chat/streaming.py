@@ -16,6 +16,7 @@ channel. Frames are HTML fragments (``templates/chat/ws/``) that htmx swaps out 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import weakref
 from collections import defaultdict
@@ -30,6 +31,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import Http404
 from django.utils import timezone
+from django.utils.html import escape
 
 from agents.pipeline import AnswerDone, AnswerError, TextDelta, answer_stream, answers_prepare
 from chat.admission import sends_admit_async
@@ -37,7 +39,7 @@ from chat.batching import Batcher
 from chat.models import Conversation, Message
 from chat.owners import Owner, owner_from_scope
 from chat.ratelimits import RateLimited
-from chat.rendering import render_fragment
+from chat.rendering import fragment_renderer, render_fragment
 from chat.services import (
     INSTANCE_ID,
     Checkpoint,
@@ -73,6 +75,8 @@ class LiveReply:
     started: asyncio.Event = field(default_factory=asyncio.Event)  # first token (or the end)
     parts: list[str] = field(default_factory=list)
     remote: set[str] = field(default_factory=set)
+    # The frame that shows the first text, split where the text goes (see streaming_frame).
+    streaming: tuple[str, str] | None = None
     # Frames go out under this lock, so they arrive in order on every channel.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -205,8 +209,28 @@ def exchange_frame(job: ReplyJob) -> str:
     return render_fragment("exchange", {"user_message": job.user_message, "reply": job.reply})
 
 
+_TEXT_SLOT = "\x00orion-text\x00"  # a marker no fragment template contains
+
+
+def streaming_frame_parts(message: Message) -> tuple[str, str] | None:
+    """``message_frame`` of the reply once it streams, split where its text goes.
+
+    Rendered while the model is still thinking, so the first token costs an escape and a
+    join instead of a template render at the busiest moment. None if the split is not
+    clean (the frame is then rendered in full).
+    """
+    streaming = copy.copy(message)
+    streaming.status = Message.Status.STREAMING
+    streaming.content = _TEXT_SLOT
+    parts = message_frame(streaming).split(_TEXT_SLOT)
+    return (parts[0], parts[1]) if len(parts) == 2 else None
+
+
+_delta = fragment_renderer("delta", "message_id", "text")
+
+
 def delta_frame(message_id: int, text: str) -> str:
-    return render_fragment("delta", {"message_id": message_id, "text": text})
+    return _delta(message_id=message_id, text=text)
 
 
 # --- generation --------------------------------------------------------------------------------
@@ -237,6 +261,7 @@ async def _show_exchange(h: Hub, live: LiveReply) -> None:
             await h.publish(live.conversation_id, live.exchange, None)
     finally:
         live.shown.set()
+    live.streaming = streaming_frame_parts(live.job.reply)
 
 
 class _Streamer:
@@ -267,8 +292,13 @@ class _Streamer:
             live.job.reply.status = Message.Status.STREAMING
             self.last_flush = self.loop.time()
             await live.shown.wait()  # the message must be on the page before its text
+            if live.streaming is not None:
+                head, tail = live.streaming
+                frame = head + escape("".join(live.parts)) + tail
+            else:
+                frame = message_frame(live.message)
             async with live.lock:
-                await self.hub.publish(live.conversation_id, message_frame(live.message), live)
+                await self.hub.publish(live.conversation_id, frame, live)
             live.started.set()
             return
         self.pending.append(text)

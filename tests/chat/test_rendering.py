@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.utils.html import escape
 
 from chat.models import Message
 from chat.rendering import render_fragment, render_markdown
@@ -73,3 +74,30 @@ def test_a_user_message_fragment_shows_text_as_typed() -> None:
     message = Message(pk=6, role="user", status="complete", content="**not bold** <i>")
     html = render_fragment("message", {"m": message})
     assert "**not bold** &lt;i&gt;" in html
+
+
+@pytest.mark.parametrize("text", [*HOSTILE, "plain words", "a & b < c"])
+def test_the_pre_rendered_first_text_frame_equals_the_rendered_one(text: str) -> None:
+    from chat.streaming import message_frame, streaming_frame_parts
+
+    reply = Message(id=7, role="assistant", status="pending", content="")
+    parts = streaming_frame_parts(reply)
+    assert parts is not None and reply.status == "pending"  # the reply itself is untouched
+    reply.status, reply.content = "streaming", text
+    assert parts[0] + escape(text) + parts[1] == message_frame(reply)
+    assert "<script" not in parts[0] + escape(text) + parts[1]
+
+
+@pytest.mark.parametrize("text", [*HOSTILE, " plain words", "a & b < c", "'quotes\""])
+def test_the_fast_delta_frame_equals_its_template(text: str) -> None:
+    from chat.streaming import delta_frame
+
+    assert delta_frame(42, text) == render_fragment("delta", {"message_id": 42, "text": text})
+    assert "<script" not in delta_frame(42, text)
+
+
+def test_a_fragment_that_does_not_show_a_field_as_is_is_refused() -> None:
+    from chat.rendering import fragment_renderer
+
+    with pytest.raises(ValueError, match="exactly once"):
+        fragment_renderer("accepted", "clear_composer")(clear_composer=True)
