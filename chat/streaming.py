@@ -564,6 +564,9 @@ async def socket_receive(*, attachment: Attachment, raw: str | bytes | None, ip:
     except (InputError, RateLimited, ConversationBusy) as exc:
         return [error_frame(exc.message)]
     reply_start(job)
+    # The "accepted" frame can wait one pass of the event loop: under a burst of sends,
+    # the model requests of every reply started in this pass go out first.
+    await asyncio.sleep(0)
     return [accepted_frame(clear_composer=job.user_message is not None)]
 
 
