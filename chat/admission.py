@@ -13,7 +13,7 @@ import asyncio
 import weakref
 
 from django.conf import settings
-from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from redis import asyncio as aioredis
 
@@ -34,7 +34,7 @@ def _client() -> aioredis.Redis:
 
 async def sends_admit_async(requests: list[SendRequest]) -> list[Exception | None]:
     """``services.sends_admit`` without leaving the event loop."""
-    if not isinstance(cache, RedisCache):
+    if not isinstance(caches[DEFAULT_CACHE_ALIAS], RedisCache):  # (``cache`` is a proxy)
         return _admit_in_process(requests)
     client = _client()
     counters = rate_counters([(r.owner, r.ip) for r in requests])

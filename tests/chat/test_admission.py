@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from django_ratelimit.core import get_usage
 
 from chat.admission import sends_admit_async
@@ -46,3 +47,17 @@ async def test_two_sends_to_one_conversation_in_a_burst_admit_one() -> None:
     results = await sends_admit_async([request(Owner(user_id=9), "10.3.3.3", conversation)] * 2)
     assert results[0] is None and isinstance(results[1], ConversationBusy)
     assert lease_holder(conversation.pk) is not None  # readable by the ordinary cache API
+
+
+async def test_with_redis_admission_is_pipelined_on_the_event_loop(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache API is synchronous: with Redis, calling it here would block the loop."""
+    from chat import admission
+
+    def refuse(requests: list[SendRequest]) -> list[Exception | None]:
+        raise AssertionError("the in-process path ran")
+
+    if settings.REDIS_URL:
+        monkeypatch.setattr(admission, "_admit_in_process", refuse)
+    assert await sends_admit_async([request(Owner(user_id=10), "10.4.4.4")]) == [None]
