@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.http import HttpRequest
 from django_ratelimit import ALL
 from django_ratelimit.core import (  # the internals that make its cache keys
@@ -91,11 +91,18 @@ def rate_counters(senders: list[tuple[Owner, str]], *, stored_keys: bool = True)
     django-ratelimit passes them to the cache API (which then adds prefix and version)."""
     rate = settings.ORION_RATE_LIMIT
     limit, period = _split_rate(rate)
+    store = caches[DEFAULT_CACHE_ALIAS]  # the backend itself, not the per-call proxy
+    ip_values: dict[str, str] = {}  # a burst often comes from a few addresses
     keys, windows = [], []
     for owner, ip in senders:
-        for value in (owner.key, _SIMPLE_KEYS["ip"](_request_for(owner, ip))):
+        ip_value = ip_values.get(ip)
+        if ip_value is None:
+            ip_value = ip_values[ip] = _SIMPLE_KEYS["ip"](_request_for(owner, ip))
+        for value in (owner.key, ip_value):
             window = _get_window(value, period)
             key = _make_cache_key(SEND_GROUP, window, rate, value, ALL)
-            keys.append(cache.make_and_validate_key(key) if stored_keys else key)
+            # make_key is what the cache API applies (its validation only warns about
+            # keys memcached cannot take; these are a prefix and an md5).
+            keys.append(store.make_key(key) if stored_keys else key)
             windows.append(window)
     return RateCounters(keys=keys, windows=windows, limit=limit, ttl=period + EXPIRATION_FUDGE)
