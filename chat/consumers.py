@@ -71,10 +71,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if self.attachment is None:
             return
         frames = await streaming.socket_reply_started(
-            event=event, conversation_id=self.conversation_id, channel_name=self.channel_name
+            attachment=self.attachment,
+            event=event,
+            conversation_id=self.conversation_id,
+            channel_name=self.channel_name,
         )
-        if frames:
-            self.attachment.watching_remote = True
         for frame in frames:
             await self.send_html(frame)
 

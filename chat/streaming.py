@@ -456,6 +456,7 @@ async def _announce(h: Hub, live: LiveReply) -> None:
                 "type": "reply.started",
                 "origin": channel,
                 "conversation": live.conversation_id,
+                "reply": live.job.reply.pk,
                 "html": live.exchange,
             },
         )
@@ -483,6 +484,7 @@ class Attachment:
     conversation: Conversation
     frames: list[str]
     watching_remote: bool = False
+    remote_reply: int | None = None  # the reply generated elsewhere this page already shows
 
 
 async def socket_attach(
@@ -514,6 +516,7 @@ async def socket_attach(
     else:
         await _ask_generator("stream.watch", conversation_id, channel_name)
         attachment.watching_remote = True
+        attachment.remote_reply = message.pk
     return attachment
 
 
@@ -535,12 +538,17 @@ async def _ask_generator(kind: str, conversation_id: str, channel_name: str) -> 
 
 
 async def socket_reply_started(
-    *, event: dict[str, Any], conversation_id: str, channel_name: str
+    *, attachment: Attachment, event: dict[str, Any], conversation_id: str, channel_name: str
 ) -> list[str]:
     """A reply started somewhere: if in another process, show it and ask to watch it."""
     if event.get("origin") == hub().channel:
         return []  # generated here: this process's sockets are fed directly
+    reply = event.get("reply")
+    if reply is not None and reply == attachment.remote_reply:
+        return []  # the page opened while this reply was pending: it shows and watches it
     await _ask_generator("stream.watch", conversation_id, channel_name)
+    attachment.watching_remote = True
+    attachment.remote_reply = reply
     return [event["html"]]
 
 

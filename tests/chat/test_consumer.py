@@ -428,3 +428,41 @@ async def test_a_page_in_another_process_is_told_and_then_fed_the_reply(settings
         [{"role": "user", "content": "seen from afar [sim:tokens=20] [sim:slow]"}], 20
     )
     assert body_text(frames[-1]) == expected
+
+
+async def test_a_page_opened_during_a_reply_elsewhere_shows_its_exchange_once(
+    settings: Any,
+) -> None:
+    """It watches that reply from the start; the reply's later announcement adds nothing."""
+    from channels.layers import get_channel_layer
+    from django.core.cache import cache
+
+    from chat.services import lease_key
+    from chat.streaming import group_name
+
+    settings.ORION_SHARED_STREAMS = True
+    _, cookie, conversation = await visitor()
+    await Message.objects.acreate(conversation=conversation, role="user", content="hi")
+    pending = await Message.objects.acreate(
+        conversation=conversation, role="assistant", status="pending"
+    )
+    await cache.aset(lease_key(conversation.pk), "another-server-process", 30)
+    layer = get_channel_layer()
+    elsewhere = await layer.new_channel()  # stands for the process generating the reply
+    await layer.group_add(group_name(conversation.pk), elsewhere)
+    ws = await connect(conversation, cookie)
+    watch = await asyncio.wait_for(layer.receive(elsewhere), 5)
+    assert watch["type"] == "stream.watch"  # the page asked to watch: it is attached
+    announcement = {
+        "type": "reply.started",
+        "origin": "another-process-channel",
+        "conversation": str(conversation.pk),
+        "html": '<div hx-swap-oob="beforeend:#messages">the exchange</div>',
+    }
+    await layer.group_send(group_name(conversation.pk), {**announcement, "reply": pending.pk})
+    assert await ws.receive_nothing(timeout=0.3)
+    # A later reply of that conversation is news to this page.
+    await layer.group_send(group_name(conversation.pk), {**announcement, "reply": pending.pk + 1})
+    assert "the exchange" in await ws.receive_from(timeout=5)
+    await ws.disconnect()
+    await cache.adelete(lease_key(conversation.pk))
