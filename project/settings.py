@@ -149,7 +149,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py's default pool of 100 connections per process refused the
+                # 101st concurrent group operation ("Too many connections") under a burst.
+                "hosts": [{"address": REDIS_URL, "max_connections": 1000}],
                 "prefix": env_str("ORION_CHANNEL_PREFIX", "orion:asgi"),
                 "capacity": 1000,
             },
