@@ -147,7 +147,7 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "project.layers.RedisChannelLayer",
             "CONFIG": {
                 # redis-py's default pool of 100 connections per process refused the
                 # 101st concurrent group operation ("Too many connections") under a burst.
