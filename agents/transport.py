@@ -1,13 +1,14 @@
 """A lean HTTP/1.1 transport for the model client's hot path.
 
 The OpenAI SDK sends through an ``httpx`` client, which by default goes through
-httpcore, h11 and anyio: several layers of Python per network read. A streamed answer
-is one read per token, so at 100 concurrent streams those layers cost a core on their
-own (see bench/README.md). This transport speaks plain HTTP/1.1 with keep-alive on
-asyncio streams (TLS included) and hands the SDK ordinary ``httpx`` responses, so
-everything above it (requests, retries, errors, the SDK) is unchanged.
+httpcore, h11 and anyio: several layers of Python per network read. At 100 concurrent
+streams those layers cost a core on their own (see bench/README.md). This transport
+speaks plain HTTP/1.1 with keep-alive on asyncio streams (TLS included) and returns
+ordinary ``httpx`` responses: the SDK's client runs on it unchanged, and the streamed
+chat call (``agents.providers``) hands it requests directly. It can open connections
+ahead of requests that are about to be sent (``preconnect``).
 
-It does not do HTTP proxies or HTTP/2: set ``ORION_MODEL_HTTP=httpx`` to use the SDK's
+It does not do HTTP proxies or HTTP/2: set ``ORION_MODEL_HTTP=httpx`` to use httpx's
 own stack where those are needed.
 """
 
