@@ -75,7 +75,7 @@ class LiveReply:
     started: asyncio.Event = field(default_factory=asyncio.Event)  # first token (or the end)
     parts: list[str] = field(default_factory=list)
     remote: set[str] = field(default_factory=set)
-    # The frame that shows the first text, split where the text goes (see streaming_frame).
+    # The frame that shows the first text, split where the text goes (streaming_frame_parts).
     streaming: tuple[str, str] | None = None
     # Frames go out under this lock, so they arrive in order on every channel.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -127,3 +127,25 @@ def test_the_simulator_is_labelled_as_such(settings: Any) -> None:
     assert model_status().simulated
     settings.ORION_MODEL = "gpt-4o-mini"
     assert not model_status().simulated
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(401, "auth"), (403, "auth"), (429, "rate_limited"), (408, "timeout"),
+     (400, "bad_request"), (422, "bad_request"), (500, "provider_error"), (503, "provider_error")],
+)  # fmt: skip
+def test_http_statuses_become_reasons_a_person_can_read(status: int, code: str) -> None:
+    from agents.providers import _status_error
+
+    assert _status_error(status).code == code
+
+
+def test_retries_wait_as_the_server_asks_or_back_off() -> None:
+    import httpx2 as httpx
+
+    from agents.providers import _retry_delay
+
+    assert _retry_delay(0, httpx.Headers({"retry-after": "2"})) == 2.0
+    assert 0.375 <= _retry_delay(0, httpx.Headers({"retry-after": "soon"})) <= 0.5
+    assert 0.75 <= _retry_delay(1, None) <= 1.0
+    assert _retry_delay(10, None) <= 8.0
