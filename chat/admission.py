@@ -21,7 +21,7 @@ from redis import asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from chat.ratelimits import rate_counters
-from chat.services import INSTANCE_ID, ConversationBusy, SendRequest, lease_entry, lease_key
+from chat.services import ConversationBusy, SendRequest, lease_entry, sends_admit
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]
 _clients = weakref.WeakKeyDictionary()
@@ -38,7 +38,7 @@ def _client() -> aioredis.Redis:
 async def sends_admit_async(requests: list[SendRequest]) -> list[Exception | None]:
     """``services.sends_admit`` without leaving the event loop."""
     if not isinstance(caches[DEFAULT_CACHE_ALIAS], RedisCache):  # (``cache`` is a proxy)
-        return _admit_in_process(requests)
+        return sends_admit(requests=requests)  # in-process: no I/O, no waiting
     counters = rate_counters([(r.owner, r.ip) for r in requests])
     keys: list[str] = []
     lease_value, lease_ttl = b"", 0
@@ -85,26 +85,3 @@ def _admit_script(client: aioredis.Redis) -> AsyncScript:
     if script is None:
         script = _scripts[client] = client.register_script(_ADMIT_LUA)
     return script
-
-
-def _admit_in_process(requests: list[SendRequest]) -> list[Exception | None]:
-    """The same counters and leases through the cache API, as django-ratelimit counts.
-
-    An in-process cache does no I/O; this skips django-ratelimit's per-call set-up (a
-    request object and key resolution per counter) and the cache proxy's per-call lookup.
-    """
-    store = caches[DEFAULT_CACHE_ALIAS]
-    counters = rate_counters([(r.owner, r.ip) for r in requests], stored_keys=False)
-    counts = [1 if store.add(key, 1, counters.ttl) else store.incr(key) for key in counters.keys]
-    limited = counters.refusals(counts)
-    lease_timeout = settings.ORION_GENERATION_LEASE_SECONDS
-    return [
-        refusal
-        if refusal is not None
-        else (
-            None
-            if store.add(lease_key(request.conversation.pk), INSTANCE_ID, lease_timeout)
-            else ConversationBusy()
-        )
-        for request, refusal in zip(requests, limited, strict=True)
-    ]

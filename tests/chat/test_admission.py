@@ -55,9 +55,9 @@ async def test_with_redis_admission_is_pipelined_on_the_event_loop(
     """The cache API is synchronous: with Redis, calling it here would block the loop."""
     from chat import admission
 
-    def refuse(requests: list[SendRequest]) -> list[Exception | None]:
+    def refuse(*, requests: list[SendRequest]) -> list[Exception | None]:
         raise AssertionError("the in-process path ran")
 
     if settings.REDIS_URL:
-        monkeypatch.setattr(admission, "_admit_in_process", refuse)
+        monkeypatch.setattr(admission, "sends_admit", refuse)
     assert await sends_admit_async([request(Owner(user_id=10), "10.4.4.4")]) == [None]
