@@ -59,15 +59,28 @@ def render_fragment(name: str, context: dict[str, Any]) -> str:
 _SLOT = re.compile("\x00(\\d+)\x00")
 
 
+def slot(index: int) -> str:
+    """A marker to render in place of a value, for ``cut_at_slots`` (no template has it)."""
+    return f"\x00{index}\x00"
+
+
+def cut_at_slots(html: str, count: int) -> tuple[list[str], list[int]] | None:
+    """``html`` cut at the markers ``slot(0)`` ... ``slot(count - 1)``: the texts between
+    them and the order the markers came in; None unless each came exactly once."""
+    parts = _SLOT.split(html)
+    texts, order = parts[0::2], [int(index) for index in parts[1::2]]
+    return (texts, order) if sorted(order) == list(range(count)) else None
+
+
 @cache
 def _fragment_pieces(name: str, fields: tuple[str, ...]) -> tuple[list[str], list[int]]:
     """The fragment rendered once with a marker per field, cut at the markers."""
-    html = render_fragment(name, {field: f"\x00{i}\x00" for i, field in enumerate(fields)})
-    parts = _SLOT.split(html)
-    texts, order = parts[0::2], [int(index) for index in parts[1::2]]
-    if sorted(order) != list(range(len(fields))):
+    pieces = cut_at_slots(
+        render_fragment(name, {field: slot(i) for i, field in enumerate(fields)}), len(fields)
+    )
+    if pieces is None:
         raise ValueError(f"fragment {name} must show each of {fields} exactly once, as is")
-    return texts, order
+    return pieces
 
 
 def fragment_renderer(name: str, *fields: str) -> Callable[..., str]:

@@ -39,7 +39,7 @@ from chat.batching import Batcher
 from chat.models import Conversation, Message
 from chat.owners import Owner, owner_from_scope
 from chat.ratelimits import RateLimited
-from chat.rendering import fragment_renderer, render_fragment
+from chat.rendering import cut_at_slots, fragment_renderer, render_fragment, slot
 from chat.services import (
     INSTANCE_ID,
     Checkpoint,
@@ -209,9 +209,6 @@ def exchange_frame(job: ReplyJob) -> str:
     return render_fragment("exchange", {"user_message": job.user_message, "reply": job.reply})
 
 
-_TEXT_SLOT = "\x00orion-text\x00"  # a marker no fragment template contains
-
-
 def streaming_frame_parts(message: Message) -> tuple[str, str] | None:
     """``message_frame`` of the reply once it streams, split where its text goes.
 
@@ -221,9 +218,9 @@ def streaming_frame_parts(message: Message) -> tuple[str, str] | None:
     """
     streaming = copy.copy(message)
     streaming.status = Message.Status.STREAMING
-    streaming.content = _TEXT_SLOT
-    parts = message_frame(streaming).split(_TEXT_SLOT)
-    return (parts[0], parts[1]) if len(parts) == 2 else None
+    streaming.content = slot(0)
+    pieces = cut_at_slots(message_frame(streaming), 1)
+    return (pieces[0][0], pieces[0][1]) if pieces is not None else None
 
 
 _delta = fragment_renderer("delta", "message_id", "text")
