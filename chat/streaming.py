@@ -464,7 +464,7 @@ async def _announce(h: Hub, live: LiveReply) -> None:
 async def _withdraw(h: Hub, live: LiveReply, announce: asyncio.Task[None]) -> None:
     try:
         await announce
-        if h.channel is not None and settings.ORION_SHARED_STREAMS:
+        if h.channel is not None:  # made only when replies are announced
             await get_channel_layer().group_discard(group_name(live.conversation_id), h.channel)
     except Exception:
         logger.exception("could not withdraw reply %s", live.job.reply.pk)
