@@ -233,6 +233,15 @@ _INSERTED = ("conversation", "role", "content", "status", "error_code", "provide
              "prompt_version", "created_at")  # fmt: skip
 
 
+def _message_sql(*names: str) -> tuple[Any, str, list[Field[Any, Any]], list[str]]:
+    """For hand-written SQL on messages: the connection that writes them, the quoted table,
+    and the named fields with their quoted columns."""
+    connection = connections[router.db_for_write(Message)]
+    quote = connection.ops.quote_name
+    fields = [cast("Field[Any, Any]", Message._meta.get_field(name)) for name in names]
+    return connection, quote(Message._meta.db_table), fields, [quote(f.column) for f in fields]
+
+
 def _messages_insert(rows: Sequence[tuple[uuid.UUID, str, str, str]]) -> list[Message]:
     """Insert new messages ``(conversation_id, role, content, status)`` in one statement.
 
@@ -240,19 +249,15 @@ def _messages_insert(rows: Sequence[tuple[uuid.UUID, str, str, str]]) -> list[Me
     field (~20 ms for a burst of 100 sends, holding the GIL the event loop needs). The
     ids come back in insertion order, which Django's ``bulk_create`` relies on as well.
     """
-    connection = connections[router.db_for_write(Message)]
-    quote = connection.ops.quote_name
-    fields = [cast("Field[Any, Any]", Message._meta.get_field(name)) for name in _INSERTED]
+    connection, table, fields, columns = _message_sql(*_INSERTED, "id")
     now = timezone.now()
-    conversation_field, created_field = fields[0], fields[-1]
+    conversation_field, created_field = fields[0], fields[-2]
     created = created_field.get_db_prep_save(now, connection)
-    columns = ", ".join(quote(field.column) for field in fields)
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    pk_column = quote(Message._meta.pk.column)  # type: ignore[union-attr]
+    row_sql = "(" + ", ".join(["%s"] * len(_INSERTED)) + ")"
     # Identifiers come from the model and are quoted; every value is a parameter.
     sql = (
-        f"INSERT INTO {quote(Message._meta.db_table)} ({columns}) "  # noqa: S608
-        f"VALUES {', '.join([row_sql] * len(rows))} RETURNING {pk_column}"
+        f"INSERT INTO {table} ({', '.join(columns[:-1])}) "  # noqa: S608
+        f"VALUES {', '.join([row_sql] * len(rows))} RETURNING {columns[-1]}"
     )
     params: list[Any] = []
     for conversation_id, role, content, status in rows:
@@ -335,18 +340,18 @@ def messages_checkpoint(*, checkpoints: list[Checkpoint]) -> list[None]:
     """Save partial text now and then, so a crash loses seconds of a reply, not all of it."""
     # Many replies checkpoint together (all of a burst, every 2 s): one executemany with
     # prepared values instead of a QuerySet.update (~0.1 ms of Python) per reply.
-    connection = connections[router.db_for_write(Message)]
-    quote = connection.ops.quote_name
-    when = cast("Field[Any, Any]", Message._meta.get_field("first_token_at"))
+    connection, table, fields, columns = _message_sql("content", "status", "first_token_at", "id")
+    content, status, when, pk = columns
     sql = (
-        f"UPDATE {quote(Message._meta.db_table)} SET {quote('content')} = %s, "  # noqa: S608
-        f"{quote('status')} = %s, {quote(when.column)} = %s WHERE {quote('id')} = %s"
+        f"UPDATE {table} SET {content} = %s, {status} = %s, {when} = %s "  # noqa: S608
+        f"WHERE {pk} = %s"
     )
+    first_token_at = fields[2]
     rows = [
         (
             checkpoint.content,
             Message.Status.STREAMING.value,
-            when.get_db_prep_save(checkpoint.first_token_at, connection),
+            first_token_at.get_db_prep_save(checkpoint.first_token_at, connection),
             checkpoint.message_id,
         )
         for checkpoint in checkpoints
