@@ -19,7 +19,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PR_SET_PDEATHSIG = 1
@@ -59,14 +59,7 @@ class Children:
     ) -> subprocess.Popen[bytes]:
         out = log.open("wb")
         proc = subprocess.Popen(  # noqa: S603 - fixed argv built by the harness
-            list(cmd),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
+            list(cmd), **_child(env, cwd, out), start_new_session=True
         )
         self._procs.append((name, proc, out))
         return proc
@@ -98,21 +91,26 @@ class Children:
                 self.stop(proc, timeout=timeout)
 
 
+def _child(env: Mapping[str, str], cwd: Path, out: IO[bytes]) -> dict[str, Any]:
+    """How every child of the harness runs: its environment and folder, no input, its
+    output and errors into ``out``, and gone when the harness dies."""
+    return {
+        "cwd": cwd,
+        "env": dict(env),
+        "stdin": subprocess.DEVNULL,
+        "stdout": out,
+        "stderr": subprocess.STDOUT,
+        "preexec_fn": die_with_parent,
+    }
+
+
 def run_checked(
     cmd: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path, timeout: float
 ) -> None:
     """Run a short command to completion (bounded); raise with its output tail if it fails."""
     with log.open("wb") as out:
         result = subprocess.run(  # noqa: S603 - fixed argv built by the harness
-            list(cmd),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=timeout,
-            check=False,
-            preexec_fn=die_with_parent,
+            list(cmd), **_child(env, cwd, out), timeout=timeout, check=False
         )
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {result.returncode}:\n{tail(log)}")

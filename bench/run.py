@@ -354,23 +354,20 @@ class Bench:
     @staticmethod
     def code_version() -> str:
         """The app code measured: commit, and whether the work tree differs from it (read-only)."""
+
+        def git(*args: str) -> str:
+            return subprocess.run(  # noqa: S603 - fixed git subcommands from this function
+                ["git", *args],  # noqa: S607
+                cwd=BASE_DIR,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            ).stdout
+
         try:
-            head = subprocess.run(
-                ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-                cwd=BASE_DIR,
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=True,
-            ).stdout.strip()
-            changed = subprocess.run(
-                ["git", "status", "--porcelain", "--", ".", ":!bench"],  # noqa: S607
-                cwd=BASE_DIR,
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=True,
-            ).stdout.splitlines()
+            head = git("rev-parse", "--short", "HEAD").strip()
+            changed = git("status", "--porcelain", "--", ".", ":!bench").splitlines()
         except (OSError, subprocess.SubprocessError):
             return "unknown (no git)"
         return head + (f" + {len(changed)} uncommitted change(s)" if changed else "")
