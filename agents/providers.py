@@ -21,15 +21,18 @@ import json
 import logging
 import random
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cache
+from typing import cast
 
 import httpx2 as httpx
 import openai
 from django.conf import settings
+from django.core.signals import setting_changed
 
-from agents.transport import LeanTransport
+from agents.transport import LeanTransport, PreparedPost
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +132,11 @@ class ProviderConfig:
 
 def configured_provider() -> ProviderConfig | None:
     """The provider from settings, or None in offline mode (no base URL)."""
+    return _provider_from_settings()
+
+
+@cache  # read once per answer otherwise; settings change only in tests, which say so
+def _provider_from_settings() -> ProviderConfig | None:
     if not settings.OPENAI_BASE_URL:
         return None
     return ProviderConfig(
@@ -146,6 +154,13 @@ def configured_provider() -> ProviderConfig | None:
     )
 
 
+def _forget_provider(**kwargs: object) -> None:
+    _provider_from_settings.cache_clear()
+
+
+setting_changed.connect(_forget_provider)
+
+
 @dataclass(frozen=True)
 class _Route:
     """One provider as configured on one event loop: the SDK client and its HTTP client,
@@ -157,6 +172,7 @@ class _Route:
     stream_url: httpx.URL
     headers: httpx.Headers
     timeout: dict[str, float | None]
+    stream_post: PreparedPost | None  # the streamed call, ready for the lean transport
 
 
 # One route per event loop and provider: httpx pools are bound to the loop that made them.
@@ -189,13 +205,19 @@ def _route(config: ProviderConfig) -> _Route:
             for name, value in {**sdk.default_headers, **sdk.auth_headers}.items()
             if isinstance(value, str)  # the SDK marks headers it leaves out with Omit
         }
+        stream_url = sdk.base_url.join("chat/completions")
         route = _Route(
             sdk=sdk,
             http=http,
             transport=transport,
-            stream_url=sdk.base_url.join("chat/completions"),
+            stream_url=stream_url,
             headers=httpx.Headers(headers),
             timeout=timeout.as_dict(),
+            stream_post=(
+                transport.prepare_post(stream_url, httpx.Headers(headers), timeout.as_dict())
+                if transport is not None
+                else None
+            ),
         )
         per_loop[config] = route
     return route
@@ -268,9 +290,17 @@ async def stream_chat(
     finish: str | None = None
     done = False
     response = await _open_stream(route, body, retries=config.max_retries)
+    # Orion's transport hands over the body as it reads it; httpx's decoding and chunking
+    # layers are only needed for a compressed body (none is asked for).
+    reads = cast(
+        "AsyncIterable[bytes]",
+        response.stream
+        if route.transport is not None and "content-encoding" not in response.headers
+        else response.aiter_bytes(),
+    )
     try:
         buffer = b""
-        async for data in response.aiter_bytes():
+        async for data in reads:
             # Server-sent events are separated by a blank line; a read may hold
             # several events or part of one.
             buffer += data
@@ -331,18 +361,18 @@ async def _open_stream(route: _Route, body: bytes, *, retries: int) -> httpx.Res
     """Send the request; returns a response with status < 400 whose body is still unread."""
     attempt = 0
     while True:
-        request = httpx.Request(
-            "POST",
-            route.stream_url,
-            headers=route.headers,
-            content=body,
-            extensions={"timeout": route.timeout},
-        )
         try:
-            if route.transport is not None:  # straight to it: no auth or redirects to run
-                response = await route.transport.handle_async_request(request)
-                response.request = request
+            if route.transport is not None and route.stream_post is not None:
+                # Straight to the transport: there are no auth flows or redirects to run.
+                response = await route.transport.post(route.stream_post, body)
             else:
+                request = httpx.Request(
+                    "POST",
+                    route.stream_url,
+                    headers=route.headers,
+                    content=body,
+                    extensions={"timeout": route.timeout},
+                )
                 response = await route.http.send(request, stream=True)
         except httpx.TransportError as exc:
             if attempt < retries:

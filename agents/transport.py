@@ -34,12 +34,29 @@ class _Connection:
         self.writer.close()
 
 
-class _Timeouts:
-    def __init__(self, request: httpx.Request) -> None:
-        timeout = request.extensions.get("timeout") or {}
+class Timeouts:
+    """Connect, read and write timeouts in seconds (None: no limit), as httpx names them."""
+
+    __slots__ = ("connect", "read", "write")
+
+    def __init__(self, timeout: dict[str, float | None] | None) -> None:
+        timeout = timeout or {}
         self.connect: float | None = timeout.get("connect")
         self.read: float | None = timeout.get("read")
         self.write: float | None = timeout.get("write")
+
+
+@dataclass(frozen=True)
+class PreparedPost:
+    """A POST whose request line and headers are worked out once and sent many times with
+    different bodies (see ``LeanTransport.post``)."""
+
+    origin: tuple[str, str, int]
+    head: bytes  # request line and headers, without Content-Length and the blank line
+    timeouts: Timeouts
+
+    def message(self, body: bytes) -> bytes:
+        return b"%sContent-Length: %d\r\n\r\n%s" % (self.head, len(body), body)
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
@@ -79,11 +96,33 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self.release(origin, connection)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        origin = self._origin(url)
-        timeouts = _Timeouts(request)
         body = await request.aread()
-        head = self._head(request, body)
+        return await self._exchange(
+            self._origin(request.url),
+            self._head(request, body) + body,
+            Timeouts(request.extensions.get("timeout")),
+        )
+
+    def prepare_post(
+        self, url: httpx.URL, headers: httpx.Headers, timeout: dict[str, float | None]
+    ) -> PreparedPost:
+        """For ``post``: the same request to ``url`` with ``headers``, again and again."""
+        lines = [b"POST " + (url.raw_path or b"/") + b" HTTP/1.1"]
+        if "host" not in headers:
+            lines.append(b"Host: " + url.netloc)
+        for name, value in headers.raw:
+            if name.lower() not in (b"content-length", b"transfer-encoding"):
+                lines.append(name + b": " + value)
+        return PreparedPost(self._origin(url), b"\r\n".join(lines) + b"\r\n", Timeouts(timeout))
+
+    async def post(self, prepared: PreparedPost, body: bytes) -> httpx.Response:
+        """Send ``body`` as a prepared POST: what ``handle_async_request`` does, without
+        building an ``httpx.Request`` (a third of the CPU a streamed call costs to open)."""
+        return await self._exchange(prepared.origin, prepared.message(body), prepared.timeouts)
+
+    async def _exchange(
+        self, origin: tuple[str, str, int], message: bytes, timeouts: Timeouts
+    ) -> httpx.Response:
         # A pooled connection may have been closed by the server since: retry once on a
         # fresh one (the request has not been seen if the write or first read fails).
         for attempt in (0, 1):
@@ -92,7 +131,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             if connection is None:
                 connection = await self._connect(origin, timeouts.connect)
             try:
-                connection.writer.write(head + body)
+                connection.writer.write(message)
                 status, headers = await self._read_head(connection, timeouts)
                 break
             except (httpx.ReadError, httpx.RemoteProtocolError, ConnectionError):
@@ -100,12 +139,11 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 if not reused:
                     raise
         else:  # pragma: no cover - the loop always breaks or raises
-            raise httpx.RemoteProtocolError("no response", request=request)
-        stream = _Body(self, origin, connection, headers, timeouts, request)
+            raise httpx.RemoteProtocolError("no response")
         return httpx.Response(
             status,
             headers=headers,
-            stream=stream,
+            stream=_Body(self, origin, connection, headers, timeouts),
             extensions={"http_version": b"HTTP/1.1"},
         )
 
@@ -172,7 +210,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
     @staticmethod
     async def _read_head(
-        connection: _Connection, timeouts: _Timeouts
+        connection: _Connection, timeouts: Timeouts
     ) -> tuple[int, list[tuple[bytes, bytes]]]:
         try:
             async with asyncio.timeout(timeouts.read):
@@ -211,14 +249,12 @@ class _Body(httpx.AsyncByteStream):
         origin: tuple[str, str, int],
         connection: _Connection,
         headers: list[tuple[bytes, bytes]],
-        timeouts: _Timeouts,
-        request: httpx.Request,
+        timeouts: Timeouts,
     ) -> None:
         self._transport = transport
         self._origin = origin
         self._connection: _Connection | None = connection
         self._timeouts = timeouts
-        self._request = request
         values = {name.lower(): value for name, value in headers}
         self._chunked = b"chunked" in values.get(b"transfer-encoding", b"").lower()
         length = values.get(b"content-length")

@@ -125,6 +125,38 @@ async def test_connections_are_reused_and_a_stale_one_is_replaced() -> None:
     assert connections == 3
 
 
+async def test_a_prepared_post_sends_its_head_once_worked_out_with_each_body() -> None:
+    seen: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                seen.append(await read_request(reader))
+            except asyncio.IncompleteReadError:
+                break
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    server, url = await serve(handler)
+    transport = LeanTransport()
+    async with server:
+        prepared = transport.prepare_post(
+            httpx.URL(url + "/v1/chat/completions"),
+            # A stale length among the headers must not reach the wire: each body has its own.
+            httpx.Headers({"Authorization": "Bearer k", "Content-Length": "99"}),
+            {"connect": 5.0, "read": 5.0, "write": 5.0},
+        )
+        for body in (b'{"a": 1}', b'{"bb": 22}'):
+            response = await transport.post(prepared, body)
+            assert response.status_code == 200 and await response.aread() == b"ok"
+        await transport.aclose()
+    host = url.removeprefix("http://").encode()
+    assert seen == [
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: " + host + b"\r\n"
+        b"Authorization: Bearer k\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        for body in (b'{"a": 1}', b'{"bb": 22}')
+    ]
+
+
 async def test_the_simulator_streams_through_it(simulator: SimulatorThread) -> None:
     import openai
 
