@@ -8,6 +8,7 @@ the chat app changing: it only ever sees ``TextDelta``s, one ``AnswerDone`` or a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -22,6 +23,8 @@ from agents.providers import (
     stream_chat,
     streams_prepare,
 )
+
+logger = logging.getLogger(__name__)
 
 AnswerError = ProviderError
 
@@ -67,11 +70,17 @@ def _model_input(history: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 def answers_prepare(count: int) -> None:
-    """``count`` answers are about to be asked for (their messages are being stored): the
-    model connections get ready meanwhile. Call on the event loop that will stream them."""
-    config = configured_provider()
-    if config is not None and count > 0:
-        streams_prepare(config, count)
+    """Up to ``count`` answers may be asked for soon (messages being stored, pages open):
+    have model connections ready for them. Call on the event loop that will stream them.
+    Best effort: a failure here is left for the answer itself to meet and report."""
+    if count <= 0:
+        return
+    try:
+        config = configured_provider()
+        if config is not None:
+            streams_prepare(config, count)
+    except Exception:
+        logger.warning("could not open model connections ahead", exc_info=True)
 
 
 async def answer_stream(*, history: list[dict[str, str]]) -> AsyncIterator[AnswerEvent]:

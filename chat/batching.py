@@ -3,10 +3,11 @@
 Each ``database_sync_to_async`` call hands work to the database thread, and every query
 in it gives up the GIL and must win it back from a busy event loop (up to the 5 ms switch
 interval each time). A hundred people sending at once would queue a hundred hops of
-several queries each, so concurrent submissions share one hop instead. A batch is taken
-once a pass of the event loop adds nothing to it (so a burst read over a few passes goes
-in one piece, and a lone submission waits a pass or two, microseconds); whatever arrives
-while it runs goes together in the next.
+several queries each, so concurrent submissions share one hop instead. A batch of sends
+is taken once nothing has been added to it for a millisecond (so a burst read over a few
+milliseconds goes in one piece, and a lone send waits a millisecond); other batches once
+a pass of the event loop adds nothing. Whatever arrives while a batch runs goes together
+in the next.
 """
 
 from __future__ import annotations
@@ -16,14 +17,22 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
-_MAX_SETTLE_PASSES = 8
+BURST_QUIET = 0.001  # seconds without a new send that end a batch of sends
+_MAX_SETTLE = 0.01  # the longest a batch waits for more
 R = TypeVar("R")
 
 
 class Batcher(Generic[T, R]):
-    def __init__(self, work: Callable[[list[T]], Awaitable[Sequence[R | Exception]]]) -> None:
-        """``work`` gets a list of items and returns one result (or exception) per item."""
+    def __init__(
+        self, work: Callable[[list[T]], Awaitable[Sequence[R | Exception]]], *, quiet: float = 0.0
+    ) -> None:
+        """``work`` gets a list of items and returns one result (or exception) per item.
+
+        A batch is taken once nothing has been added to it for ``quiet`` seconds (with 0, once
+        a pass of the event loop adds nothing), or after ``_MAX_SETTLE`` at the most.
+        """
         self._work = work
+        self._quiet = quiet
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -54,14 +63,22 @@ class Batcher(Generic[T, R]):
             self._task = None
 
     async def _settle(self) -> None:
-        """Let the event loop go round until a pass adds nothing (a few passes at most).
+        """Let the event loop go round until the queue has been still for a moment.
 
-        A burst of sends arrives over a few loop passes (the sockets are read in one, the
-        consumers run in the next); taking the queue at the first submission would split it
-        into a batch of one or two and a batch of the rest that waits for the first.
+        A burst of sends arrives over a few milliseconds (the clients' frames trickle in,
+        the sockets are read in one pass and the consumers run in later ones); taking the
+        queue at the first pass that adds nothing would split it into a batch of a few and a
+        batch of the rest that waits for the first.
         """
-        for _ in range(_MAX_SETTLE_PASSES):
-            queued = len(self._queue)
+        loop = asyncio.get_running_loop()
+        started = last_change = loop.time()
+        queued = len(self._queue)
+        while True:
             await asyncio.sleep(0)
-            if len(self._queue) == queued:
+            now = loop.time()
+            if len(self._queue) != queued:
+                queued, last_change = len(self._queue), now
+            elif now - last_change >= self._quiet or now - started >= _MAX_SETTLE:
                 return
+            else:  # wait out the rest of the quiet moment (a new frame wakes the loop anyway)
+                await asyncio.sleep(min(last_change + self._quiet, started + _MAX_SETTLE) - now)

@@ -35,7 +35,7 @@ from django.utils.html import escape
 
 from agents.pipeline import AnswerDone, AnswerError, TextDelta, answer_stream, answers_prepare
 from chat.admission import sends_admit_async
-from chat.batching import Batcher
+from chat.batching import BURST_QUIET, Batcher
 from chat.models import Conversation, Message
 from chat.owners import Owner, owner_from_scope
 from chat.ratelimits import RateLimited
@@ -104,10 +104,8 @@ class Hub:
         self._channel_lock = asyncio.Lock()
         # Admissions and database writes from many replies at once are batched
         # (see chat.batching and chat.admission).
-        self.admissions: Batcher[SendRequest, None] = Batcher(_admit)
-        self.sends: Batcher[SendRequest, ReplyJob] = Batcher(
-            database_sync_to_async(lambda requests: exchanges_store(requests=requests))
-        )
+        self.admissions: Batcher[SendRequest, None] = Batcher(sends_admit_async, quiet=BURST_QUIET)
+        self.sends: Batcher[SendRequest, ReplyJob] = Batcher(_store, quiet=BURST_QUIET)
         self.checkpoints: Batcher[Checkpoint, None] = Batcher(
             database_sync_to_async(lambda items: messages_checkpoint(checkpoints=items))
         )
@@ -176,12 +174,15 @@ class Hub:
             live.remote.discard(reply_channel)
 
 
-async def _admit(requests: list[SendRequest]) -> list[Exception | None]:
-    """Rate limits and leases for a batch of sends; while the admitted ones are stored, the
-    model connections for their answers get ready."""
-    refusals = await sends_admit_async(requests)
-    answers_prepare(sum(refusal is None for refusal in refusals))
-    return refusals
+_exchanges_store = database_sync_to_async(lambda requests: exchanges_store(requests=requests))
+
+
+async def _store(requests: list[SendRequest]) -> list[ReplyJob | Exception]:
+    """Store a batch of admitted sends; while the database thread does, the model
+    connections for their answers get ready on the event loop."""
+    stored = asyncio.ensure_future(_exchanges_store(requests))
+    answers_prepare(len(requests))
+    return await stored
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
@@ -500,7 +501,9 @@ async def socket_attach(
     layer = get_channel_layer()
     await layer.group_add(group_name(conversation_id), channel_name)
     attachment = Attachment(owner=owner, conversation=state.conversation, frames=[])
-    live = hub().subscribe(conversation_id, send)
+    h = hub()
+    live = h.subscribe(conversation_id, send)
+    _warm_model_connections(h)
     message = state.live_message
     if live is not None:
         attachment.frames.append(message_frame(live.message))
@@ -515,6 +518,14 @@ async def socket_attach(
         attachment.watching_remote = True
         attachment.remote_reply = message.pk
     return attachment
+
+
+def _warm_model_connections(h: Hub) -> None:
+    """A page that opens is about to ask: have a model connection ready for each open page
+    that is not being answered (up to ``ORION_MODEL_WARM_CONNECTIONS``), so a question does
+    not wait for a TCP and TLS handshake. Idle ones the model server closes are dropped."""
+    pages = len(h.sockets) - len(h.replies)
+    answers_prepare(min(pages, settings.ORION_MODEL_WARM_CONNECTIONS))
 
 
 async def socket_detach(
@@ -569,8 +580,9 @@ async def socket_receive(*, attachment: Attachment, raw: str | bytes | None, ip:
     except (InputError, RateLimited, ConversationBusy) as exc:
         return [error_frame(exc.message)]
     reply_start(job)
-    # The "accepted" frame can wait one pass of the event loop: under a burst of sends,
-    # the model requests of every reply started in this pass go out first.
+    # The "accepted" frame can wait two passes of the event loop: under a burst of sends,
+    # the model requests of every reply started in this pass go out (in the next) first.
+    await asyncio.sleep(0)
     await asyncio.sleep(0)
     return [accepted_frame(clear_composer=job.user_message is not None)]
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from chat import batching
 from chat.batching import Batcher
 
 
@@ -39,3 +42,30 @@ async def test_a_failing_batch_fails_each_of_its_submitters() -> None:
     batcher: Batcher[int, int] = Batcher(work)
     results = await asyncio.gather(batcher.submit(1), batcher.submit(2), return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in results)
+
+
+async def test_a_trickle_is_one_batch_until_it_pauses_or_runs_too_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batching, "_MAX_SETTLE", 0.15)  # scaled up, for a steady test
+    batches: list[list[int]] = []
+
+    async def work(items: list[int]) -> list[int]:
+        batches.append(items)
+        return items
+
+    batcher: Batcher[int, int] = Batcher(work, quiet=0.03)
+
+    async def submit_at(item: int, delay: float) -> int:
+        await asyncio.sleep(delay)
+        return await batcher.submit(item)
+
+    # 0-3 arrive 10 ms apart (one batch); 4 comes after a pause of 80 ms.
+    await asyncio.gather(*(submit_at(i, i * 0.01) for i in range(4)), submit_at(4, 0.11))
+    assert batches == [[0, 1, 2, 3], [4]]
+
+    # A trickle that never pauses is cut at the longest wait.
+    batches.clear()
+    await asyncio.gather(*(submit_at(i, i * 0.01) for i in range(30)))
+    assert len(batches) >= 2 and sorted(sum(batches, [])) == list(range(30))
+    assert 10 <= len(batches[0]) <= 17

@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from agents.simulator import simulated_reply
+from chat.consumers import ConversationConsumer
 from chat.models import Conversation, Message
 from chat.owners import Owner
 from chat.services import conversation_create
@@ -466,3 +467,67 @@ async def test_a_page_opened_during_a_reply_elsewhere_shows_its_exchange_once(
     assert "the exchange" in await ws.receive_from(timeout=5)
     await ws.disconnect()
     await cache.adelete(lease_key(conversation.pk))
+
+
+async def _connections_settle(stats: Any, above: int) -> int:
+    """The simulator's connection count once it has stopped growing past ``above``."""
+    for _ in range(50):
+        await asyncio.sleep(0.02)
+        if stats.connections > above:
+            break
+    await asyncio.sleep(0.05)
+    return int(stats.connections)
+
+
+async def test_a_page_that_opens_has_a_model_connection_ready(simulator: Any) -> None:
+    stats = simulator.simulator.stats
+    _, cookie, conversation = await visitor()
+    # An earlier exchange, so no title is asked for (it would open a connection of its own).
+    await Message.objects.acreate(conversation=conversation, role="user", content="hi")
+    await Message.objects.acreate(conversation=conversation, role="assistant", content="Hello.")
+    before = stats.connections
+    ws = await connect(conversation, cookie)
+    assert await _connections_settle(stats, before) == before + 1  # before anything is sent
+    await send(ws, "and now?")
+    frames = await frames_until_done(ws)
+    await ws.disconnect()
+    assert 'data-status="complete"' in frames[-1]
+    assert stats.connections == before + 1  # the answer went over the connection made ready
+
+
+async def test_no_model_connection_is_opened_ahead_when_warming_is_off(
+    settings: Any, simulator: Any
+) -> None:
+    settings.ORION_MODEL_WARM_CONNECTIONS = 0
+    stats = simulator.simulator.stats
+    _, cookie, conversation = await visitor()
+    before = stats.connections
+    ws = await connect(conversation, cookie)
+    assert await _connections_settle(stats, before) == before
+    await ws.disconnect()
+
+
+async def test_events_are_dispatched_without_a_database_hop_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Channels' default dispatch closes stale database connections on the database thread
+    before every frame; this consumer's database calls do that themselves."""
+    import channels.consumer
+
+    hops = 0
+
+    async def counted() -> None:
+        nonlocal hops
+        hops += 1
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    await send(ws, "Hello")
+    assert 'data-status="complete"' in (await frames_until_done(ws))[-1]
+    await ws.disconnect()
+    assert hops == 0
+
+    consumer = ConversationConsumer()
+    with pytest.raises(ValueError, match="No handler"):
+        await consumer.dispatch({"type": "no.such.event"})
