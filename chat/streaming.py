@@ -391,8 +391,17 @@ async def _generate(h: Hub, live: LiveReply) -> None:
     keeper.cancel()
     try:
         await streamer.settle()
-        # The page hears first; a socket that connects before the write below still gets
-        # this final state from the live reply, which stays registered until then.
+        # Stored (and the conversation free for the next message) before the page hears:
+        # a person who sees the answer complete may send at once. A socket that connects
+        # meanwhile gets the text so far from the live reply, then this final frame.
+        try:
+            await h.finishes.submit((job, outcome))
+        except Exception:
+            logger.exception("could not store reply %s", job.reply.pk)
+            try:
+                await database_sync_to_async(lease_release)(job.conversation_id)
+            except Exception:
+                logger.exception("could not release the lease of reply %s", job.reply.pk)
         message = live.message
         message.status = outcome.status
         message.error_code = outcome.error_code
@@ -402,10 +411,8 @@ async def _generate(h: Hub, live: LiveReply) -> None:
         await asyncio.wait([announce], timeout=1.0)
         async with live.lock:
             await h.publish(live.conversation_id, message_frame(message), live)
-        await h.finishes.submit((job, outcome))
     except Exception:
         logger.exception("could not finish reply %s", job.reply.pk)
-        await database_sync_to_async(lease_release)(job.conversation_id)
     finally:
         h.replies.pop(live.conversation_id, None)
         await _withdraw(h, live, announce)

@@ -531,3 +531,17 @@ async def test_events_are_dispatched_without_a_database_hop_each(
     consumer = ConversationConsumer()
     with pytest.raises(ValueError, match="No handler"):
         await consumer.dispatch({"type": "no.such.event"})
+
+
+async def test_a_message_sent_the_moment_an_answer_completes_is_accepted() -> None:
+    """The final frame leaves once the reply is stored and the conversation is free."""
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    for text in ("first question", "second question", "third question"):
+        await send(ws, text)
+        frames = await frames_until_done(ws)
+        assert 'data-status="complete"' in frames[-1]
+        assert not any("still answering" in frame for frame in frames), text
+    await ws.disconnect()
+    stored = await replies(conversation)
+    assert [m.status for m in stored] == ["complete"] * 6
