@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import SyncToAsync
@@ -14,14 +16,21 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 
+_WORKERS = 4  # in-process task threads: titles wait on the model, they do not compute
+_queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+_workers: list[threading.Thread] = []
+_workers_lock = threading.Lock()
+
+
 def enqueue(task: Task, *args: Any) -> None:
     """Queue ``task`` now. Call it from ``transaction.on_commit``, never mid-transaction.
 
-    Without a broker (the embedded default) the task runs in-process on a daemon thread,
-    so the caller is not held up and a server that stops mid-task is not held up either.
-    Called from code running under the ASGI server, the thread is tied to the server's
-    event loop, so the task's ``async_to_sync`` calls (the model, the channel layer) run
-    there, where the in-memory channel layer lives.
+    Without a broker (the embedded default) the task runs in-process on one of a few
+    daemon threads, so the caller is not held up (a burst of a hundred finished replies
+    queues a hundred titles without starting a hundred threads) and a server that stops
+    mid-task is not held up either. Called from code running under the ASGI server, the
+    task is tied to the server's event loop, so its ``async_to_sync`` calls (the model,
+    the channel layer) run there, where the in-memory channel layer lives.
     """
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         task.apply_async(args=args)
@@ -39,8 +48,19 @@ def enqueue(task: Task, *args: Any) -> None:
         except BaseException:  # the server's loop went away under it (shutdown)
             logger.info("in-process task %s stopped with the server", task.name)
         finally:
+            SyncToAsync.threadlocal.main_event_loop = None
             from django.db import connections
 
             connections.close_all()
 
-    threading.Thread(target=run, name=f"task-{task.name}", daemon=True).start()
+    _queue.put(run)
+    with _workers_lock:
+        if len(_workers) < _WORKERS:
+            worker = threading.Thread(target=_work, name="orion-task", daemon=True)
+            _workers.append(worker)
+            worker.start()
+
+
+def _work() -> None:
+    while True:
+        _queue.get()()

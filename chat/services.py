@@ -378,28 +378,39 @@ def message_finish(*, job: ReplyJob, outcome: ReplyOutcome) -> None:
     messages_finish(finished=[(job, outcome)])
 
 
+_FINISHED = ("status", "content", "error_code", "first_token_at", "done_at", "tokens_in",
+             "tokens_out", "cost", "provider", "model")  # fmt: skip
+
+
 def messages_finish(*, finished: list[tuple[ReplyJob, ReplyOutcome]]) -> list[None]:
-    """Replies' final writes; queues titles once a first exchange is complete."""
+    """Replies' final writes; queues titles once a first exchange is complete.
+
+    The final frame of a reply waits for this (see ``chat.streaming``), so it is one
+    ``executemany`` with prepared values rather than a ``QuerySet.update`` per reply.
+    """
     from chat.tasks import conversation_title_generate
 
     now = timezone.now()
-    with transaction.atomic():
+    connection, table, fields, columns = _message_sql(*_FINISHED, "id")
+    assignments = ", ".join(f"{column} = %s" for column in columns[:-1])
+    sql = f"UPDATE {table} SET {assignments} WHERE {columns[-1]} = %s"  # noqa: S608
+    rows = []
+    for job, outcome in finished:
+        values = (outcome.status, outcome.content, outcome.error_code, outcome.first_token_at,
+                  now, outcome.tokens_in, outcome.tokens_out, outcome.cost, outcome.provider,
+                  outcome.model)  # fmt: skip
+        prepared = [
+            f.get_db_prep_save(v, connection) for f, v in zip(fields[:-1], values, strict=True)
+        ]
+        rows.append((*prepared, job.reply.pk))
+    with transaction.atomic(using=connection.alias):
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
         for job, outcome in finished:
-            Message.objects.filter(pk=job.reply.pk).update(
-                status=outcome.status,
-                content=outcome.content,
-                error_code=outcome.error_code,
-                first_token_at=outcome.first_token_at,
-                done_at=now,
-                tokens_in=outcome.tokens_in,
-                tokens_out=outcome.tokens_out,
-                cost=outcome.cost,
-                provider=outcome.provider,
-                model=outcome.model,
-            )
             if job.needs_title and outcome.status == Message.Status.COMPLETE:
                 transaction.on_commit(
-                    partial(enqueue, conversation_title_generate, str(job.conversation_id))
+                    partial(enqueue, conversation_title_generate, str(job.conversation_id)),
+                    using=connection.alias,
                 )
         Conversation.objects.filter(pk__in=[job.conversation_id for job, _ in finished]).update(
             updated_at=now
