@@ -375,8 +375,9 @@ async def _stream_answer(streamer: _Streamer, job: ReplyJob) -> ReplyOutcome:
 async def _generate(h: Hub, live: LiveReply) -> None:
     job = live.job
     streamer = _Streamer(h, live)
-    announce = asyncio.create_task(_announce(h, live))
-    keeper = asyncio.create_task(_keep_lease(job.conversation_id))
+    # Pages elsewhere hear of the reply only where there are other processes.
+    announce = asyncio.create_task(_announce(h, live)) if settings.ORION_SHARED_STREAMS else None
+    keeper = _LeaseKeeper(job.conversation_id)
     cancelled = False
     try:
         outcome = await _stream_answer(streamer, job)
@@ -388,7 +389,7 @@ async def _generate(h: Hub, live: LiveReply) -> None:
     except Exception:
         logger.exception("reply %s failed", job.reply.pk)
         outcome = _failed(streamer, "internal")
-    keeper.cancel()
+    keeper.stop()
     try:
         await streamer.settle()
         # Stored (and the conversation free for the next message) before the page hears:
@@ -408,27 +409,46 @@ async def _generate(h: Hub, live: LiveReply) -> None:
         await live.shown.wait()
         # Pages in other processes must hear of the reply before it is gone from here.
         live.started.set()
-        await asyncio.wait([announce], timeout=1.0)
+        if announce is not None:
+            await asyncio.wait([announce], timeout=1.0)
         async with live.lock:
             await h.publish(live.conversation_id, message_frame(message), live)
     except Exception:
         logger.exception("could not finish reply %s", job.reply.pk)
     finally:
         h.replies.pop(live.conversation_id, None)
-        await _withdraw(h, live, announce)
+        if announce is not None:
+            await _withdraw(h, live, announce)
     if cancelled:
         raise asyncio.CancelledError
 
 
-async def _keep_lease(conversation_id: object) -> None:
-    """Hold the one-reply-per-conversation lease for as long as the reply runs."""
-    period = settings.ORION_GENERATION_LEASE_SECONDS / 3
-    while True:
-        await asyncio.sleep(period)
+class _LeaseKeeper:
+    """Holds the one-reply-per-conversation lease for as long as the reply runs, refreshing
+    it every third of its lifetime (a timer, not a task per reply)."""
+
+    def __init__(self, conversation_id: object) -> None:
+        self.conversation_id = conversation_id
+        self.loop = asyncio.get_running_loop()
+        self.period = settings.ORION_GENERATION_LEASE_SECONDS / 3
+        self.handle = self.loop.call_later(self.period, self._due)
+        self.refresh: asyncio.Task[None] | None = None
+
+    def _due(self) -> None:
+        if self.refresh is None or self.refresh.done():
+            self.refresh = self.loop.create_task(self._refresh())
+        self.handle = self.loop.call_later(self.period, self._due)
+
+    async def _refresh(self) -> None:
         try:
-            await database_sync_to_async(lease_refresh)(conversation_id)
+            await database_sync_to_async(lease_refresh)(self.conversation_id)
         except Exception:
             logger.exception("could not refresh the generation lease")
+
+    def stop(self) -> None:
+        self.handle.cancel()
+        if self.refresh is not None:
+            self.refresh.cancel()
 
 
 def _failed(streamer: _Streamer, code: str, status: str = Message.Status.FAILED) -> ReplyOutcome:
@@ -445,10 +465,9 @@ async def _announce(h: Hub, live: LiveReply) -> None:
 
     The hub joins the group at once (a page opening elsewhere can then ask to watch), but
     the announcement waits for the first token: under a burst of sends it would otherwise
-    compete with the model requests for the event loop.
+    compete with the model requests for the event loop. (With one process, every page is
+    fed directly and there is nothing to announce.)
     """
-    if not settings.ORION_SHARED_STREAMS:
-        return  # one process serves every page: they are all fed directly
     try:
         channel = await h.ensure_channel()
         layer = get_channel_layer()

@@ -545,3 +545,20 @@ async def test_a_message_sent_the_moment_an_answer_completes_is_accepted() -> No
     await ws.disconnect()
     stored = await replies(conversation)
     assert [m.status for m in stored] == ["complete"] * 6
+
+
+async def test_a_long_reply_keeps_its_conversation_busy_past_the_lease_time(
+    settings: Any,
+) -> None:
+    settings.ORION_GENERATION_LEASE_SECONDS = 1  # refreshed every third of a second
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    await send(ws, "Take your time [sim:slow][sim:tokens=12]")  # 5 tokens/s: ~2.4 s
+    await asyncio.sleep(1.6)  # a lease nobody refreshed would have lapsed by now
+    await send(ws, "Are you done?")
+    frames = await frames_until_done(ws)
+    await ws.disconnect()
+    assert any("still answering" in frame for frame in frames)
+    assert [m.content for m in await replies(conversation) if m.role == "user"] == [
+        "Take your time [sim:slow][sim:tokens=12]"
+    ]
