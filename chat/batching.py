@@ -4,9 +4,9 @@ Each ``database_sync_to_async`` call hands work to the database thread, and ever
 in it gives up the GIL and must win it back from a busy event loop (up to the 5 ms switch
 interval each time). A hundred people sending at once would queue a hundred hops of
 several queries each, so concurrent submissions share one hop instead. A batch of sends
-is taken once nothing has been added to it for a millisecond (so a burst read over a few
-milliseconds goes in one piece, and a lone send waits a millisecond); other batches once
-a pass of the event loop adds nothing. Whatever arrives while a batch runs goes together
+is taken once nothing has been added to it for a millisecond and a few loop passes (so a
+burst read over a few milliseconds goes in one piece, and a lone send waits a
+millisecond); other batches once a pass of the event loop adds nothing. Whatever arrives while a batch runs goes together
 in the next.
 """
 
@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 BURST_QUIET = 0.001  # seconds without a new send that end a batch of sends
+_QUIET_PASSES = 4  # and loop passes without one
 _MAX_SETTLE = 0.01  # the longest a batch waits for more
 R = TypeVar("R")
 
@@ -73,12 +74,21 @@ class Batcher(Generic[T, R]):
         loop = asyncio.get_running_loop()
         started = last_change = loop.time()
         queued = len(self._queue)
+        # A frame read in one pass reaches ``submit`` a few passes later, so a long pass
+        # spent reading sockets adds nothing yet: stillness must also last a few passes.
+        passes_needed = _QUIET_PASSES if self._quiet else 1
+        still = 0
         while True:
             await asyncio.sleep(0)
             now = loop.time()
             if len(self._queue) != queued:
-                queued, last_change = len(self._queue), now
-            elif now - last_change >= self._quiet or now - started >= _MAX_SETTLE:
+                queued, last_change, still = len(self._queue), now, 0
+                continue
+            still += 1
+            if now - started >= _MAX_SETTLE:
                 return
+            if now - last_change >= self._quiet:
+                if still >= passes_needed:
+                    return
             else:  # wait out the rest of the quiet moment (a new frame wakes the loop anyway)
                 await asyncio.sleep(min(last_change + self._quiet, started + _MAX_SETTLE) - now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -69,3 +70,29 @@ async def test_a_trickle_is_one_batch_until_it_pauses_or_runs_too_long(
     await asyncio.gather(*(submit_at(i, i * 0.01) for i in range(30)))
     assert len(batches) >= 2 and sorted(sum(batches, [])) == list(range(30))
     assert 10 <= len(batches[0]) <= 17
+
+
+async def test_a_long_pass_that_adds_nothing_yet_does_not_end_a_burst() -> None:
+    """Frames read in one long pass reach ``submit`` a few passes later."""
+    batches: list[list[int]] = []
+
+    async def work(items: list[int]) -> list[int]:
+        batches.append(items)
+        return items
+
+    batcher: Batcher[int, int] = Batcher(work, quiet=0.001)
+    tasks = [asyncio.ensure_future(batcher.submit(0))]
+
+    async def read_then_submit(item: int) -> int:
+        await asyncio.sleep(0)  # the consumer wakes a pass or two after its frame was read
+        await asyncio.sleep(0)
+        return await batcher.submit(item)
+
+    def long_pass() -> None:  # reading a burst of frames: longer than the quiet moment
+        time.sleep(0.005)
+        tasks.extend(asyncio.ensure_future(read_then_submit(item)) for item in (1, 2, 3))
+
+    asyncio.get_running_loop().call_later(0.0002, long_pass)
+    await asyncio.sleep(0.05)
+    assert await asyncio.gather(*tasks) == [0, 1, 2, 3]
+    assert batches == [[0, 1, 2, 3]]
