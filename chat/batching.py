@@ -6,8 +6,8 @@ interval each time). A hundred people sending at once would queue a hundred hops
 several queries each, so concurrent submissions share one hop instead. A batch of sends
 is taken once nothing has been added to it for a millisecond and a few loop passes (so a
 burst read over a few milliseconds goes in one piece, and a lone send waits a
-millisecond); other batches once a pass of the event loop adds nothing. Whatever arrives while a batch runs goes together
-in the next.
+millisecond); other batches once a pass of the event loop adds nothing. Whatever arrives
+while a batch runs goes together in the next.
 """
 
 from __future__ import annotations
