@@ -103,9 +103,10 @@ class Hub:
         self._listener: asyncio.Task[None] | None = None
         self._channel_lock = asyncio.Lock()
         # Admissions and database writes from many replies at once are batched
-        # (see chat.batching and chat.admission).
+        # (see chat.batching and chat.admission). Admission waits for a burst to be read
+        # in full; the sends it admits then reach the store together, in one pass.
         self.admissions: Batcher[SendRequest, None] = Batcher(sends_admit_async, quiet=BURST_QUIET)
-        self.sends: Batcher[SendRequest, ReplyJob] = Batcher(_store, quiet=BURST_QUIET)
+        self.sends: Batcher[SendRequest, ReplyJob] = Batcher(_store)
         self.checkpoints: Batcher[Checkpoint, None] = Batcher(
             database_sync_to_async(lambda items: messages_checkpoint(checkpoints=items))
         )
