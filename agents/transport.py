@@ -56,7 +56,24 @@ class PreparedPost:
     timeouts: Timeouts
 
     def message(self, body: bytes) -> bytes:
-        return b"%sContent-Length: %d\r\n\r\n%s" % (self.head, len(body), body)
+        return _message(self.head, body)
+
+
+def _request_head(method: bytes, url: httpx.URL, headers: httpx.Headers) -> bytes:
+    """Request line and headers, without Content-Length (``_message`` adds the body's own)
+    and the blank line."""
+    lines = [method + b" " + (url.raw_path or b"/") + b" HTTP/1.1"]
+    if "host" not in headers:
+        lines.append(b"Host: " + url.netloc)
+    for name, value in headers.raw:
+        if name.lower() not in (b"content-length", b"transfer-encoding"):
+            lines.append(name + b": " + value)
+    return b"\r\n".join(lines) + b"\r\n"
+
+
+def _message(head: bytes, body: bytes) -> bytes:
+    """A whole request: the head from ``_request_head`` and the body, read in full."""
+    return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
@@ -97,9 +114,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
+        head = _request_head(request.method.encode(), request.url, request.headers)
         return await self._exchange(
             self._origin(request.url),
-            self._head(request, body) + body,
+            _message(head, body),
             Timeouts(request.extensions.get("timeout")),
         )
 
@@ -107,13 +125,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self, url: httpx.URL, headers: httpx.Headers, timeout: dict[str, float | None]
     ) -> PreparedPost:
         """For ``post``: the same request to ``url`` with ``headers``, again and again."""
-        lines = [b"POST " + (url.raw_path or b"/") + b" HTTP/1.1"]
-        if "host" not in headers:
-            lines.append(b"Host: " + url.netloc)
-        for name, value in headers.raw:
-            if name.lower() not in (b"content-length", b"transfer-encoding"):
-                lines.append(name + b": " + value)
-        return PreparedPost(self._origin(url), b"\r\n".join(lines) + b"\r\n", Timeouts(timeout))
+        return PreparedPost(
+            self._origin(url), _request_head(b"POST", url, headers), Timeouts(timeout)
+        )
 
     async def post(self, prepared: PreparedPost, body: bytes) -> httpx.Response:
         """Send ``body`` as a prepared POST: what ``handle_async_request`` does, without
@@ -192,21 +206,6 @@ class LeanTransport(httpx.AsyncBaseTransport):
         return _Connection(reader, writer)
 
     # --- messages ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _head(request: httpx.Request, body: bytes) -> bytes:
-        url = request.url
-        target = url.raw_path or b"/"
-        lines = [request.method.encode() + b" " + target + b" HTTP/1.1"]
-        names = set()
-        for name, value in request.headers.raw:
-            names.add(name.lower())
-            lines.append(name + b": " + value)
-        if b"host" not in names:
-            lines.append(b"Host: " + url.netloc)
-        if b"content-length" not in names and b"transfer-encoding" not in names:
-            lines.append(b"Content-Length: " + str(len(body)).encode())
-        return b"\r\n".join(lines) + b"\r\n\r\n"
 
     @staticmethod
     async def _read_head(
