@@ -200,21 +200,24 @@ def _route(config: ProviderConfig) -> _Route:
             max_retries=config.max_retries,
             http_client=http,
         )
-        headers = {
-            name: value
-            for name, value in {**sdk.default_headers, **sdk.auth_headers}.items()
-            if isinstance(value, str)  # the SDK marks headers it leaves out with Omit
-        }
+        headers = httpx.Headers(
+            {
+                name: value
+                for name, value in {**sdk.default_headers, **sdk.auth_headers}.items()
+                if isinstance(value, str)  # the SDK marks headers it leaves out with Omit
+            }
+        )
         stream_url = sdk.base_url.join("chat/completions")
+        timeouts = timeout.as_dict()
         route = _Route(
             sdk=sdk,
             http=http,
             transport=transport,
             stream_url=stream_url,
-            headers=httpx.Headers(headers),
-            timeout=timeout.as_dict(),
+            headers=headers,
+            timeout=timeouts,
             stream_post=(
-                transport.prepare_post(stream_url, httpx.Headers(headers), timeout.as_dict())
+                transport.prepare_post(stream_url, headers, timeouts)
                 if transport is not None
                 else None
             ),

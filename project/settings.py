@@ -255,8 +255,8 @@ ORION_MODEL_RETRIES = env_int("ORION_MODEL_RETRIES", 1, minimum=0)
 # "lean": Orion's own HTTP/1.1 transport under the SDK (much less CPU per streamed token);
 # "httpx": the SDK's default stack, for HTTP proxies or HTTP/2.
 ORION_MODEL_HTTP = env_str("ORION_MODEL_HTTP", "lean")
+if ORION_MODEL_HTTP not in {"lean", "httpx"}:
+    raise ImproperlyConfigured(f"ORION_MODEL_HTTP must be lean or httpx, got {ORION_MODEL_HTTP!r}")
 # Per server process: model connections kept ready for chat pages that are open (a page
 # that opens is about to ask). 0 opens connections only once a message is sent.
 ORION_MODEL_WARM_CONNECTIONS = env_int("ORION_MODEL_WARM_CONNECTIONS", 100, minimum=0)
-if ORION_MODEL_HTTP not in {"lean", "httpx"}:
-    raise ImproperlyConfigured(f"ORION_MODEL_HTTP must be lean or httpx, got {ORION_MODEL_HTTP!r}")
