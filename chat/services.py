@@ -178,13 +178,35 @@ def sends_admit(*, requests: list[SendRequest]) -> list[Exception | None]:
     """
     store = caches[DEFAULT_CACHE_ALIAS]  # the backend itself, not the per-call proxy
     counters = rate_counters([(r.owner, r.ip) for r in requests], stored_keys=False)
-    counts = [1 if store.add(key, 1, counters.ttl) else store.incr(key) for key in counters.keys]
+    counts = _counts_add(store, counters.keys, counters.ttl)
+    ttl = settings.ORION_GENERATION_LEASE_SECONDS
     return [
         refusal
         if refusal is not None
-        else (None if lease_acquire(request.conversation.pk) else ConversationBusy())
+        else (
+            None
+            if store.add(lease_key(request.conversation.pk), INSTANCE_ID, ttl)  # lease_acquire
+            else ConversationBusy()
+        )
         for request, refusal in zip(requests, counters.refusals(counts), strict=True)
     ]
+
+
+def _counts_add(store: Any, keys: list[str], ttl: int) -> list[int]:
+    """Count one on each key as django-ratelimit does (create at 1 with an expiry, else
+    increment); returns each count as its own increment would have left it. A key met
+    several times (a burst from one address) is counted once, by as many."""
+    totals: dict[str, int] = {}
+    for key in keys:
+        totals[key] = totals.get(key, 0) + 1
+    for key, n in totals.items():
+        totals[key] = n if store.add(key, n, ttl) else store.incr(key, n)
+    counts = []
+    for key in reversed(keys):  # the last of a key's sends has its total
+        counts.append(totals[key])
+        totals[key] -= 1
+    counts.reverse()
+    return counts
 
 
 def exchanges_store(*, requests: list[SendRequest]) -> list[ReplyJob | Exception]:

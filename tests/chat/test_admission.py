@@ -6,12 +6,19 @@ import uuid
 from typing import Any
 
 import pytest
-from django_ratelimit.core import get_usage
+from django_ratelimit import ALL
+from django_ratelimit.core import _get_window, _make_cache_key, _split_rate, get_usage
 
 from chat.admission import sends_admit_async
 from chat.models import Conversation
 from chat.owners import Owner
-from chat.ratelimits import SEND_GROUP, RateLimited, _request_for, check_send_rate
+from chat.ratelimits import (
+    SEND_GROUP,
+    RateLimited,
+    _request_for,
+    check_send_rate,
+    rate_counters,
+)
 from chat.services import ConversationBusy, SendRequest, lease_holder
 
 
@@ -40,6 +47,31 @@ async def test_a_burst_over_the_limit_refuses_only_the_excess(settings: Any) -> 
     results = await sends_admit_async([request(owner, f"10.2.2.{n}") for n in range(3)])
     assert results[:2] == [None, None]
     assert isinstance(results[2], RateLimited) and results[2].retry_after > 0
+
+
+async def test_a_burst_from_one_address_counts_each_send(settings: Any) -> None:
+    settings.ORION_RATE_LIMIT = "3/h"
+    owners = [Owner(user_id=100 + n) for n in range(5)]
+    check_send_rate(owner=Owner(user_id=99), ip="10.4.4.4")  # one sent earlier, over HTTP
+    results = await sends_admit_async([request(owner, "10.4.4.4") for owner in owners])
+    assert results[:2] == [None, None]
+    assert all(isinstance(result, RateLimited) for result in results[2:])
+    usage = get_usage(_request_for(owners[0], "10.4.4.4"), group=SEND_GROUP, key="ip", rate="3/h")
+    assert usage is not None and usage["count"] == 6
+
+
+def test_counter_keys_are_django_ratelimits_own(settings: Any) -> None:
+    settings.RATELIMIT_CACHE_PREFIX = "orion-rl:"
+    settings.RATELIMIT_HASH_ALGORITHM = "hashlib.sha1"
+    owner = Owner(anon_id="a-visitor")
+    counters = rate_counters([(owner, "10.5.5.5")], stored_keys=False)
+    _, period = _split_rate(settings.ORION_RATE_LIMIT)
+    expected = [
+        _make_cache_key(SEND_GROUP, _get_window(value, period), settings.ORION_RATE_LIMIT,
+                        value, ALL)
+        for value in (owner.key, "10.5.5.5")
+    ]  # fmt: skip
+    assert counters.keys == expected and expected[0].startswith("orion-rl:")
 
 
 async def test_two_sends_to_one_conversation_in_a_burst_admit_one() -> None:
