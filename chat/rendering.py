@@ -8,7 +8,8 @@ Fragments are Django templates, so autoescaping applies to everything interpolat
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -60,42 +61,56 @@ _SLOT = re.compile("\x00(\\d+)\x00")
 
 
 def slot(index: int) -> str:
-    """A marker to render in place of a value, for ``cut_at_slots`` (no template has it)."""
+    """A marker to render in place of a value, for ``sketch`` (no template has it)."""
     return f"\x00{index}\x00"
 
 
-def cut_at_slots(html: str, count: int) -> tuple[list[str], list[int]] | None:
-    """``html`` cut at the markers ``slot(0)`` ... ``slot(count - 1)``: the texts between
-    them and the order the markers came in; None unless each came exactly once."""
+@dataclass(frozen=True)
+class Sketch:
+    """HTML rendered once with ``slot(i)`` in place of value ``i``, cut at the markers.
+
+    ``fill`` puts values back where the template showed them, escaped as the template
+    would: a template render becomes a few string joins.
+    """
+
+    texts: list[str]  # the HTML between the markers
+    order: list[int]  # which value goes in each gap
+
+    def fill(self, values: Sequence[Any]) -> str:
+        out = [self.texts[0]]
+        for index, text in zip(self.order, self.texts[1:], strict=True):
+            out.append(conditional_escape(values[index]))
+            out.append(text)
+        return "".join(out)
+
+
+def sketch(html: str, count: int) -> Sketch | None:
+    """``html`` cut at the markers ``slot(0)`` ... ``slot(count - 1)``; None unless each
+    came out as is, at least once (a filter or a test on the value would change it)."""
     parts = _SLOT.split(html)
     texts, order = parts[0::2], [int(index) for index in parts[1::2]]
-    return (texts, order) if sorted(order) == list(range(count)) else None
+    return Sketch(texts, order) if set(order) == set(range(count)) else None
 
 
 @cache
-def _fragment_pieces(name: str, fields: tuple[str, ...]) -> tuple[list[str], list[int]]:
-    """The fragment rendered once with a marker per field, cut at the markers."""
-    pieces = cut_at_slots(
+def _fragment_sketch(name: str, fields: tuple[str, ...]) -> Sketch:
+    """The fragment rendered once with a marker per field."""
+    found = sketch(
         render_fragment(name, {field: slot(i) for i, field in enumerate(fields)}), len(fields)
     )
-    if pieces is None:
-        raise ValueError(f"fragment {name} must show each of {fields} exactly once, as is")
-    return pieces
+    if found is None:
+        raise ValueError(f"fragment {name} must show each of {fields} as is")
+    return found
 
 
 def fragment_renderer(name: str, *fields: str) -> Callable[..., str]:
-    """A renderer for a hot fragment whose fields are plain values shown once each.
+    """A renderer for a hot fragment whose fields are plain values shown as they are.
 
     Same output as ``render_fragment`` (values are escaped as the template would), at the
     cost of a few string joins: for frames sent many times a second.
     """
 
     def render(**values: Any) -> str:
-        texts, order = _fragment_pieces(name, fields)
-        out = [texts[0]]
-        for index, text in zip(order, texts[1:], strict=True):
-            out.append(conditional_escape(values[fields[index]]))
-            out.append(text)
-        return "".join(out)
+        return _fragment_sketch(name, fields).fill([values[field] for field in fields])
 
     return render

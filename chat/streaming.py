@@ -16,7 +16,6 @@ channel. Frames are HTML fragments (``templates/chat/ws/``) that htmx swaps out 
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import weakref
 from collections import defaultdict
@@ -31,7 +30,6 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.http import Http404
 from django.utils import timezone
-from django.utils.html import escape
 
 from agents.pipeline import AnswerDone, AnswerError, TextDelta, answer_stream, answers_prepare
 from chat.admission import sends_admit_async
@@ -39,7 +37,7 @@ from chat.batching import BURST_QUIET, Batcher
 from chat.models import Conversation, Message
 from chat.owners import Owner, owner_from_scope
 from chat.ratelimits import RateLimited
-from chat.rendering import cut_at_slots, fragment_renderer, render_fragment, slot
+from chat.rendering import Sketch, fragment_renderer, render_fragment, sketch, slot
 from chat.services import (
     INSTANCE_ID,
     Checkpoint,
@@ -75,8 +73,6 @@ class LiveReply:
     started: asyncio.Event = field(default_factory=asyncio.Event)  # first token (or the end)
     parts: list[str] = field(default_factory=list)
     remote: set[str] = field(default_factory=set)
-    # The frame that shows the first text, split where the text goes (streaming_frame_parts).
-    streaming: tuple[str, str] | None = None
     # Frames go out under this lock, so they arrive in order on every channel.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -200,29 +196,56 @@ def hub() -> Hub:
 # --- frames ------------------------------------------------------------------------------------
 
 
+# A burst of sends shows a hundred exchanges and then a hundred first texts, while the
+# model is thinking; a template render each (~0.4 ms) would still be running when the
+# first tokens arrive. Messages shown with their id and text as they are (the person's,
+# and replies not yet finished) are rendered once per role and status, with markers in
+# place of the id and the text, and then filled in (see ``chat.rendering.sketch``).
+
+
 def message_frame(message: Message) -> str:
-    return render_fragment("message", {"m": message})
+    """The message as it stands, swapped in whole on every page that shows it."""
+    found = _message_sketch(message.role, message.status) if _plain(message) else None
+    if found is None:
+        return render_fragment("message", {"m": message})
+    return found.fill([message.pk, message.content])
 
 
 def exchange_frame(job: ReplyJob) -> str:
     """The new user message and its pending reply (or, for a retry, the reset reply)."""
-    if job.user_message is None:
-        return message_frame(job.reply)
-    return render_fragment("exchange", {"user_message": job.user_message, "reply": job.reply})
+    user, reply = job.user_message, job.reply
+    if user is None:
+        return message_frame(reply)
+    found = _exchange_sketch(user.status, reply.status) if _plain(user) and _plain(reply) else None
+    if found is None:
+        return render_fragment("exchange", {"user_message": user, "reply": reply})
+    return found.fill([user.pk, user.content, reply.pk, reply.content])
 
 
-def streaming_frame_parts(message: Message) -> tuple[str, str] | None:
-    """``message_frame`` of the reply once it streams, split where its text goes.
+def _plain(message: Message) -> bool:
+    """Shown with its id and text as they are: not a finished answer (markdown) nor a
+    failed one (a reason and Retry)."""
+    return message.role == Message.Role.USER or message.status in _UNFINISHED
 
-    Rendered while the model is still thinking, so the first token costs an escape and a
-    join instead of a template render at the busiest moment. None if the split is not
-    clean (the frame is then rendered in full).
-    """
-    streaming = copy.copy(message)
-    streaming.status = Message.Status.STREAMING
-    streaming.content = slot(0)
-    pieces = cut_at_slots(message_frame(streaming), 1)
-    return (pieces[0][0], pieces[0][1]) if pieces is not None else None
+
+_UNFINISHED = (Message.Status.PENDING, Message.Status.STREAMING)
+
+
+@cache
+def _message_sketch(role: str, status: str) -> Sketch | None:
+    return sketch(render_fragment("message", {"m": _stand_in(role, status, 0)}), 2)
+
+
+@cache
+def _exchange_sketch(user_status: str, reply_status: str) -> Sketch | None:
+    user = _stand_in(Message.Role.USER, user_status, 0)
+    reply = _stand_in(Message.Role.ASSISTANT, reply_status, 2)
+    return sketch(render_fragment("exchange", {"user_message": user, "reply": reply}), 4)
+
+
+def _stand_in(role: str, status: str, first: int) -> Message:
+    """A message whose id and text are the markers ``slot(first)`` and ``slot(first + 1)``."""
+    return Message(pk=slot(first), role=role, status=status, content=slot(first + 1))
 
 
 _delta = fragment_renderer("delta", "message_id", "text")
@@ -260,7 +283,6 @@ async def _show_exchange(h: Hub, live: LiveReply) -> None:
             await h.publish(live.conversation_id, live.exchange, None)
     finally:
         live.shown.set()
-    live.streaming = streaming_frame_parts(live.job.reply)
 
 
 class _Streamer:
@@ -291,11 +313,7 @@ class _Streamer:
             live.job.reply.status = Message.Status.STREAMING
             self.last_flush = self.loop.time()
             await live.shown.wait()  # the message must be on the page before its text
-            if live.streaming is not None:
-                head, tail = live.streaming
-                frame = head + escape("".join(live.parts)) + tail
-            else:
-                frame = message_frame(live.message)
+            frame = message_frame(live.message)
             async with live.lock:
                 await self.hub.publish(live.conversation_id, frame, live)
             live.started.set()

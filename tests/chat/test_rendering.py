@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
-from django.utils.html import escape
 
 from chat.models import Message
 from chat.rendering import render_fragment, render_markdown
@@ -76,16 +76,48 @@ def test_a_user_message_fragment_shows_text_as_typed() -> None:
     assert "**not bold** &lt;i&gt;" in html
 
 
-@pytest.mark.parametrize("text", [*HOSTILE, "plain words", "a & b < c"])
-def test_the_pre_rendered_first_text_frame_equals_the_rendered_one(text: str) -> None:
-    from chat.streaming import message_frame, streaming_frame_parts
+PLAIN = [("user", "complete"), ("assistant", "pending"), ("assistant", "streaming")]
 
-    reply = Message(id=7, role="assistant", status="pending", content="")
-    parts = streaming_frame_parts(reply)
-    assert parts is not None and reply.status == "pending"  # the reply itself is untouched
-    reply.status, reply.content = "streaming", text
-    assert parts[0] + escape(text) + parts[1] == message_frame(reply)
-    assert "<script" not in parts[0] + escape(text) + parts[1]
+
+@pytest.mark.parametrize("text", [*HOSTILE, "plain words", "a & b < c", "'quotes\"", "\x001\x00"])
+@pytest.mark.parametrize(("role", "status"), PLAIN)
+def test_a_sketched_message_frame_equals_the_rendered_one(
+    role: str, status: str, text: str
+) -> None:
+    from chat.streaming import message_frame
+
+    message = Message(id=7, role=role, status=status, content=text)
+    assert message_frame(message) == render_fragment("message", {"m": message})
+    assert "<script" not in message_frame(message)
+
+
+@pytest.mark.parametrize("text", [*HOSTILE, "plain words", "\x000\x00"])
+def test_a_sketched_exchange_frame_equals_the_rendered_one(text: str) -> None:
+    from chat.services import ReplyJob
+    from chat.streaming import exchange_frame
+
+    user = Message(id=8, role="user", status="complete", content=text)
+    reply = Message(id=9, role="assistant", status="pending", content="")
+    job = ReplyJob(conversation_id=uuid.uuid4(), reply=reply, user_message=user, history=[],
+                   needs_title=False)  # fmt: skip
+    rendered = render_fragment("exchange", {"user_message": user, "reply": reply})
+    assert exchange_frame(job) == rendered and 'id="msg-9"' in rendered
+    assert "<script" not in rendered
+
+
+@pytest.mark.parametrize(
+    ("status", "error_code", "shows"),
+    [("complete", "", "<strong>bold</strong>"), ("failed", "timeout", "took too long")],
+)
+def test_finished_and_failed_replies_are_rendered_in_full(
+    status: str, error_code: str, shows: str
+) -> None:
+    from chat.streaming import message_frame
+
+    reply = Message(id=10, role="assistant", status=status, error_code=error_code,
+                    content="**bold**")  # fmt: skip
+    assert shows in message_frame(reply)
+    assert message_frame(reply) == render_fragment("message", {"m": reply})
 
 
 @pytest.mark.parametrize("text", [*HOSTILE, " plain words", "a & b < c", "'quotes\""])
@@ -99,5 +131,5 @@ def test_the_fast_delta_frame_equals_its_template(text: str) -> None:
 def test_a_fragment_that_does_not_show_a_field_as_is_is_refused() -> None:
     from chat.rendering import fragment_renderer
 
-    with pytest.raises(ValueError, match="exactly once"):
+    with pytest.raises(ValueError, match="as is"):
         fragment_renderer("accepted", "clear_composer")(clear_composer=True)
