@@ -13,7 +13,10 @@ while a batch runs goes together in the next.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import gc
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -92,3 +95,38 @@ class Batcher(Generic[T, R]):
                     return
             else:  # wait out the rest of the quiet moment (a new frame wakes the loop anyway)
                 await asyncio.sleep(min(last_change + self._quiet, started + _MAX_SETTLE) - now)
+
+
+GC_MAX_DEFER = 0.25  # seconds: the longest overlapping bursts keep the collector off
+
+
+class _GcDeferral:
+    holders = 0
+    off_since: float | None = None  # when the collector was turned off here (None: it was not)
+
+
+@contextmanager
+def gc_deferred() -> Iterator[None]:
+    """Keep Python's cyclic garbage collector off while the body runs (on the event loop).
+
+    A burst of sends allocates enough to trigger several collections, and one of an older
+    generation takes ~5 ms: that is time between every person in the burst and their
+    first token. With the collector off until the burst's model requests are out, the
+    collection runs once, afterwards, while the model thinks. Overlapping holders share
+    one deferral, which never lasts past ``GC_MAX_DEFER``; a collector that was off
+    already stays off.
+    """
+    state = _GcDeferral
+    if state.holders == 0 and gc.isenabled():
+        gc.disable()
+        state.off_since = time.monotonic()
+    state.holders += 1
+    try:
+        yield
+    finally:
+        state.holders -= 1
+        if state.off_since is not None and (
+            state.holders == 0 or time.monotonic() - state.off_since > GC_MAX_DEFER
+        ):
+            gc.enable()
+            state.off_since = None

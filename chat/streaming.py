@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from agents.pipeline import AnswerDone, AnswerError, TextDelta, answer_stream, answers_prepare
 from chat.admission import sends_admit_async
-from chat.batching import BURST_QUIET, Batcher
+from chat.batching import BURST_QUIET, Batcher, gc_deferred
 from chat.models import Conversation, Message
 from chat.owners import Owner, owner_from_scope
 from chat.ratelimits import RateLimited
@@ -612,23 +612,25 @@ async def socket_receive(*, attachment: Attachment, raw: str | bytes | None, ip:
     composer). ``Http404`` (the conversation was deleted meanwhile) propagates.
     """
     owner, conversation = attachment.owner, attachment.conversation
-    try:
-        command = parse_frame(raw)
-        if isinstance(command, SendCommand):
-            request = SendRequest(owner, conversation, command.text, ip)
-            await hub().admissions.submit(request)  # raises RateLimited or ConversationBusy
-            job = await hub().sends.submit(request)
-        else:
-            job = await database_sync_to_async(message_retry)(
-                owner=owner, conversation=conversation, message_id=command.message_id, ip=ip
-            )
-    except (InputError, RateLimited, ConversationBusy) as exc:
-        return [error_frame(exc.message)]
-    reply_start(job)
-    # The "accepted" frame can wait two passes of the event loop: under a burst of sends,
-    # the model requests of every reply started in this pass go out (in the next) first.
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    with gc_deferred():  # until the model request is out (see chat.batching)
+        try:
+            command = parse_frame(raw)
+            if isinstance(command, SendCommand):
+                request = SendRequest(owner, conversation, command.text, ip)
+                await hub().admissions.submit(request)  # raises RateLimited or ConversationBusy
+                job = await hub().sends.submit(request)
+            else:
+                job = await database_sync_to_async(message_retry)(
+                    owner=owner, conversation=conversation, message_id=command.message_id, ip=ip
+                )
+        except (InputError, RateLimited, ConversationBusy) as exc:
+            return [error_frame(exc.message)]
+        reply_start(job)
+        # The "accepted" frame can wait two passes of the event loop: under a burst of
+        # sends, the model requests of every reply started in this pass go out (in the
+        # next) first.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
     return [accepted_frame(clear_composer=job.user_message is not None)]
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -96,3 +98,55 @@ async def test_a_long_pass_that_adds_nothing_yet_does_not_end_a_burst() -> None:
     await asyncio.sleep(0.05)
     assert await asyncio.gather(*tasks) == [0, 1, 2, 3]
     assert batches == [[0, 1, 2, 3]]
+
+
+@pytest.fixture
+def collector_on() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.enable()
+    yield
+    if not was:
+        gc.disable()
+
+
+@pytest.mark.usefixtures("collector_on")
+def test_overlapping_holders_keep_the_collector_off_until_the_last_leaves() -> None:
+    first, second = batching.gc_deferred(), batching.gc_deferred()
+    first.__enter__()
+    second.__enter__()
+    assert not gc.isenabled()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled()
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+
+
+@pytest.mark.usefixtures("collector_on")
+def test_the_collector_comes_back_on_after_an_error() -> None:
+    with pytest.raises(RuntimeError), batching.gc_deferred():
+        raise RuntimeError("boom")
+    assert gc.isenabled()
+
+
+@pytest.mark.usefixtures("collector_on")
+def test_a_deferral_never_outlasts_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batching, "GC_MAX_DEFER", 0.0)
+    held = batching.gc_deferred()
+    held.__enter__()
+    with batching.gc_deferred():
+        time.sleep(0.001)
+    assert gc.isenabled()  # the first holder is still inside
+    held.__exit__(None, None, None)
+    assert gc.isenabled()
+
+
+def test_a_collector_that_was_off_stays_off() -> None:
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        with batching.gc_deferred():
+            pass
+        assert not gc.isenabled()
+    finally:
+        if was:
+            gc.enable()

@@ -562,3 +562,32 @@ async def test_a_long_reply_keeps_its_conversation_busy_past_the_lease_time(
     assert [m.content for m in await replies(conversation) if m.role == "user"] == [
         "Take your time [sim:slow][sim:tokens=12]"
     ]
+
+
+async def test_the_collector_is_off_while_a_send_reaches_the_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    from agents import pipeline
+
+    seen: list[bool] = []
+    answer = pipeline.answer_stream
+
+    def watched(**kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return answer(**kwargs)
+
+    monkeypatch.setattr("chat.streaming.answer_stream", watched)
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        _, cookie, conversation = await visitor()
+        ws = await connect(conversation, cookie)
+        await send(ws, "Hello")
+        assert 'data-status="complete"' in (await frames_until_done(ws))[-1]
+        await ws.disconnect()
+        assert seen == [False] and gc.isenabled()
+    finally:
+        if not was:
+            gc.disable()
