@@ -12,20 +12,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
-from django.db import IntegrityError, connections, router, transaction
-from django.db.models import Field
+from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
 
 from agents.tasks import enqueue
 from agents.titles import title_suggest
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, message_sql
 from chat.owners import Owner
 from chat.ratelimits import check_send_rate, rate_counters
 from chat.rendering import render_fragment
@@ -255,15 +254,6 @@ _INSERTED = ("conversation", "role", "content", "status", "error_code", "provide
              "prompt_version", "created_at")  # fmt: skip
 
 
-def _message_sql(*names: str) -> tuple[Any, str, list[Field[Any, Any]], list[str]]:
-    """For hand-written SQL on messages: the connection that writes them, the quoted table,
-    and the named fields with their quoted columns."""
-    connection = connections[router.db_for_write(Message)]
-    quote = connection.ops.quote_name
-    fields = [cast("Field[Any, Any]", Message._meta.get_field(name)) for name in names]
-    return connection, quote(Message._meta.db_table), fields, [quote(f.column) for f in fields]
-
-
 def _messages_insert(rows: Sequence[tuple[uuid.UUID, str, str, str]]) -> list[Message]:
     """Insert new messages ``(conversation_id, role, content, status)`` in one statement.
 
@@ -271,7 +261,7 @@ def _messages_insert(rows: Sequence[tuple[uuid.UUID, str, str, str]]) -> list[Me
     field (~20 ms for a burst of 100 sends, holding the GIL the event loop needs). The
     ids come back in insertion order, which Django's ``bulk_create`` relies on as well.
     """
-    connection, table, fields, columns = _message_sql(*_INSERTED, "id")
+    connection, table, fields, columns = message_sql(*_INSERTED, "id")
     now = timezone.now()
     conversation_field, created_field = fields[0], fields[-2]
     created = created_field.get_db_prep_save(now, connection)
@@ -371,7 +361,7 @@ def _messages_update(names: tuple[str, ...], rows: list[tuple[int, tuple[Any, ..
     """Set the named fields of many messages, ``(id, values)`` each: one ``executemany`` with
     values prepared as the ORM prepares them, instead of a ``QuerySet.update`` (~0.1 ms of
     Python) per message. In a transaction of its own unless one is open already."""
-    connection, table, fields, columns = _message_sql(*names, "id")
+    connection, table, fields, columns = message_sql(*names, "id")
     assignments = ", ".join(f"{column} = %s" for column in columns[:-1])
     sql = f"UPDATE {table} SET {assignments} WHERE {columns[-1]} = %s"  # noqa: S608
     prepared = [

@@ -7,7 +7,12 @@ from django.http import Http404
 
 from chat.models import Conversation, Message
 from chat.owners import Owner
-from chat.selectors import conversation_get_for_owner, conversation_list, message_history
+from chat.selectors import (
+    conversation_get_for_owner,
+    conversation_list,
+    message_histories,
+    message_history,
+)
 from chat.services import (
     Checkpoint,
     ConversationBusy,
@@ -111,6 +116,24 @@ def test_history_skips_failed_replies_and_keeps_order(conversation: Conversation
         Message.objects.create(conversation=conversation, role=role, status=status, content=content)
     history = message_history(conversation_id=conversation.pk, limit=3)
     assert [m["content"] for m in history] == ["q2", "a2", "q3"]
+
+
+def test_histories_of_many_conversations_match_each_history() -> None:
+    conversations = [Conversation.objects.create(owner_anon="h") for _ in range(3)]
+    turns = [("user", "complete", "q1"), ("assistant", "failed", "broken"),
+             ("user", "complete", "q2"), ("assistant", "complete", "a2 <b>"),
+             ("user", "complete", "q3"), ("assistant", "pending", "")]  # fmt: skip
+    for n, conversation in enumerate(conversations):
+        for role, status, content in turns[: 2 + 2 * n]:
+            Message.objects.create(
+                conversation=conversation, role=role, status=status, content=f"{content}/{n}"
+            )
+    empty = Conversation.objects.create(owner_anon="h")
+    ids = [c.pk for c in [*conversations, empty]]
+    histories = message_histories(conversation_ids=ids, limit=2)
+    assert histories == {pk: message_history(conversation_id=pk, limit=2) for pk in ids}
+    assert [m["content"] for m in histories[conversations[2].pk]] == ["a2 <b>/2", "q3/2"]
+    assert histories[empty.pk] == [] and message_histories(conversation_ids=[], limit=2) == {}
 
 
 def test_connecting_costs_two_queries(
