@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -149,3 +150,24 @@ def test_retries_wait_as_the_server_asks_or_back_off() -> None:
     assert 0.375 <= _retry_delay(0, httpx.Headers({"retry-after": "soon"})) <= 0.5
     assert 0.75 <= _retry_delay(1, None) <= 1.0
     assert _retry_delay(10, None) <= 8.0
+
+
+@pytest.mark.parametrize(
+    "payload", [b"{not json", b'{"choices": []} trailing', b"[1, 2]", b"\xff\xfe{}", b""]
+)
+def test_a_malformed_streamed_chunk_is_a_provider_error(payload: bytes) -> None:
+    from agents.providers import _parse_event
+
+    with pytest.raises(ProviderError) as failed:
+        _parse_event(payload)
+    assert failed.value.code == "provider_error"
+
+
+def test_a_streamed_chunk_gives_its_text_finish_and_usage() -> None:
+    from agents.providers import _parse_event
+
+    chunk = {"choices": [{"index": 0, "delta": {"content": "Hé"}, "finish_reason": "stop"}],
+             "usage": {"prompt_tokens": 3, "completion_tokens": 1}}  # fmt: skip
+    texts, finish, usage = _parse_event(json.dumps(chunk).encode())
+    assert (texts, finish) == (["Hé"], "stop")
+    assert usage is not None and (usage.tokens_in, usage.tokens_out) == (3, 1)
