@@ -158,7 +158,15 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # The in-process cache holds sessions, rate counters and generation leases. At its
+    # default 300 entries it drops a third of them whenever it is full, which from about
+    # 100 people chatting at once would drop leases (and let a second reply start).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 # Replies are announced to pages served by other server processes only when the channel
 # layer reaches them; the in-memory layer lives inside one process.

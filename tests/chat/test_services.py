@@ -20,6 +20,7 @@ from chat.services import (
     SendRequest,
     conversation_connect,
     conversation_title_update,
+    lease_acquire,
     lease_holder,
     message_finish,
     message_send,
@@ -189,3 +190,15 @@ def test_checkpoints_save_the_partial_text_of_each_reply(conversation: Conversat
     assert saved[replies[0].pk].content == "Half an <b>answer"
     assert saved[replies[1].pk].content == "Another"
     assert all(m.status == "streaming" and m.first_token_at == started for m in saved.values())
+
+
+def test_a_conversations_lease_outlives_a_busy_cache(conversation: Conversation) -> None:
+    """Hundreds of people chatting at once fill the cache with sessions, rate counters and
+    leases; none of them may push a lease out (a second reply would start)."""
+    from django.core.cache import cache
+
+    assert lease_acquire(conversation.pk)
+    for n in range(1000):
+        cache.set(f"busy:{n}", n)
+    assert lease_holder(conversation.pk) is not None
+    assert not lease_acquire(conversation.pk)
