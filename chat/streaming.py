@@ -216,31 +216,55 @@ def exchange_frame(job: ReplyJob) -> str:
     user, reply = job.user_message, job.reply
     if user is None:
         return message_frame(reply)
-    found = _exchange_sketch(user.status, reply.status) if _plain(user) and _plain(reply) else None
+    found = (
+        _exchange_sketch(user.role, user.status, reply.role, reply.status)
+        if _plain(user) and _plain(reply)
+        else None
+    )
     if found is None:
         return render_fragment("exchange", {"user_message": user, "reply": reply})
     return found.fill([user.pk, user.content, reply.pk, reply.content])
 
 
 def _plain(message: Message) -> bool:
-    """Shown with its id and text as they are: not a finished answer (markdown) nor a
-    failed one (a reason and Retry)."""
-    return message.role == Message.Role.USER or message.status in _UNFINISHED
-
-
-_UNFINISHED = (Message.Status.PENDING, Message.Status.STREAMING)
+    """Shown with its id and text as they are: a person's message as sent, or a reply not
+    yet finished (not markdown, nor a reason for failing and Retry)."""
+    if message.role == Message.Role.USER:
+        return message.status == Message.Status.COMPLETE
+    return message.status in (Message.Status.PENDING, Message.Status.STREAMING)
 
 
 @cache
 def _message_sketch(role: str, status: str) -> Sketch | None:
-    return sketch(render_fragment("message", {"m": _stand_in(role, status, 0)}), 2)
+    def render(first: Message) -> str:
+        return render_fragment("message", {"m": first})
+
+    return _checked_sketch(render, [(role, status)])
 
 
 @cache
-def _exchange_sketch(user_status: str, reply_status: str) -> Sketch | None:
-    user = _stand_in(Message.Role.USER, user_status, 0)
-    reply = _stand_in(Message.Role.ASSISTANT, reply_status, 2)
-    return sketch(render_fragment("exchange", {"user_message": user, "reply": reply}), 4)
+def _exchange_sketch(
+    user_role: str, user_status: str, reply_role: str, reply_status: str
+) -> Sketch | None:
+    def render(user: Message, reply: Message) -> str:
+        return render_fragment("exchange", {"user_message": user, "reply": reply})
+
+    return _checked_sketch(render, [(user_role, user_status), (reply_role, reply_status)])
+
+
+def _checked_sketch(render: Callable[..., str], kinds: list[tuple[str, str]]) -> Sketch | None:
+    """The sketch of ``render`` for messages of these (role, status) kinds, or None if
+    filling it in does not give what the template gives for a sample (a template that
+    tests or filters the id or the text cannot be sketched)."""
+    found = sketch(
+        render(*(_stand_in(*kind, 2 * i) for i, kind in enumerate(kinds))), 2 * len(kinds)
+    )
+    samples = [Message(pk=4321 + i, role=role, status=status, content=f"<b>&\"x{i}\"</b>\n")
+               for i, (role, status) in enumerate(kinds)]  # fmt: skip
+    values = [value for m in samples for value in (m.pk, m.content)]
+    if found is None or found.fill(values) != render(*samples):
+        return None
+    return found
 
 
 def _stand_in(role: str, status: str, first: int) -> Message:

@@ -150,3 +150,15 @@ def test_a_collector_that_was_off_stays_off() -> None:
     finally:
         if was:
             gc.enable()
+
+
+@pytest.mark.usefixtures("collector_on")
+async def test_a_stuck_holder_does_not_keep_the_collector_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batching, "GC_MAX_DEFER", 0.01)
+    with batching.gc_deferred():
+        assert not gc.isenabled()
+        await asyncio.sleep(0.05)  # no holder leaves meanwhile
+        assert gc.isenabled()
+    assert gc.isenabled()

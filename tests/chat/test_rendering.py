@@ -133,3 +133,25 @@ def test_a_fragment_that_does_not_show_a_field_as_is_is_refused() -> None:
 
     with pytest.raises(ValueError, match="as is"):
         fragment_renderer("accepted", "clear_composer")(clear_composer=True)
+
+
+def test_a_person_s_message_that_failed_is_rendered_in_full() -> None:
+    from chat.streaming import message_frame
+
+    message = Message(id=11, role="user", status="failed", error_code="timeout", content="hi")
+    assert message_frame(message) == render_fragment("message", {"m": message})
+
+
+def test_a_template_that_changes_the_text_is_not_sketched() -> None:
+    from django.utils.html import escape
+
+    from chat.streaming import _checked_sketch
+
+    def shouting(message: Message) -> str:
+        return f"<p id={message.pk}>{escape(message.content).upper()}</p>"
+
+    def plain(message: Message) -> str:
+        return f"<p id={message.pk}>{escape(message.content)}</p>"
+
+    assert _checked_sketch(shouting, [("user", "complete")]) is None
+    assert _checked_sketch(plain, [("user", "complete")]) is not None
