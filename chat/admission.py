@@ -21,7 +21,7 @@ from redis import asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from chat.ratelimits import rate_counters
-from chat.services import ConversationBusy, SendRequest, lease_entry, sends_admit
+from chat.services import ConversationBusy, SendRequest, lease_entries, sends_admit
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis]
 _clients = weakref.WeakKeyDictionary()
@@ -40,10 +40,9 @@ async def sends_admit_async(requests: list[SendRequest]) -> list[Exception | Non
     if not isinstance(caches[DEFAULT_CACHE_ALIAS], RedisCache):  # (``cache`` is a proxy)
         return sends_admit(requests=requests)  # in-process: no I/O, no waiting
     counters = rate_counters([(r.owner, r.ip) for r in requests])
+    leases, lease_value, lease_ttl = lease_entries([r.conversation.pk for r in requests])
     keys: list[str] = []
-    lease_value, lease_ttl = b"", 0
-    for index, request in enumerate(requests):
-        lease, lease_value, lease_ttl = lease_entry(request.conversation.pk)
+    for index, lease in enumerate(leases):
         keys += (counters.keys[2 * index], counters.keys[2 * index + 1], lease)
     replies = await _admit_script(_client())(
         keys=keys, args=[counters.ttl, counters.limit, lease_value, lease_ttl]

@@ -103,12 +103,12 @@ def lease_acquire(conversation_id: uuid.UUID | str) -> bool:
     )
 
 
-def lease_entry(conversation_id: uuid.UUID | str) -> tuple[str, bytes, int]:
-    """The lease as stored by Django's Redis cache: (key, value, timeout), for pipelines."""
-    redis = cache._cache  # type: ignore[attr-defined]  # Django's own client and serializer
+def lease_entries(conversation_ids: list[uuid.UUID]) -> tuple[list[str], bytes, int]:
+    """Leases as Django's Redis cache stores them, for a script: (keys, value, timeout)."""
+    store = caches[DEFAULT_CACHE_ALIAS]  # the backend itself, not the per-call proxy
     return (
-        cache.make_and_validate_key(lease_key(conversation_id)),
-        redis._serializer.dumps(INSTANCE_ID),
+        [store.make_key(lease_key(pk)) for pk in conversation_ids],
+        store._cache._serializer.dumps(INSTANCE_ID),  # type: ignore[attr-defined]  # its own
         settings.ORION_GENERATION_LEASE_SECONDS,
     )
 
@@ -265,18 +265,26 @@ def _messages_insert(rows: Sequence[tuple[uuid.UUID, str, str, str]]) -> list[Me
     now = timezone.now()
     conversation_field, created_field = fields[0], fields[-2]
     created = created_field.get_db_prep_save(now, connection)
-    row_sql = "(" + ", ".join(["%s"] * len(_INSERTED)) + ")"
+    conversations = [conversation_field.get_db_prep_save(row[0], connection) for row in rows]
     # Identifiers come from the model and are quoted; every value is a parameter.
-    sql = (
-        f"INSERT INTO {table} ({', '.join(columns[:-1])}) "  # noqa: S608
-        f"VALUES {', '.join([row_sql] * len(rows))} RETURNING {columns[-1]}"
-    )
-    params: list[Any] = []
-    for conversation_id, role, content, status in rows:
-        params += (
-            conversation_field.get_db_prep_save(conversation_id, connection),
-            role, content, status, "", "", "", "", created,
-        )  # fmt: skip
+    insert = f"INSERT INTO {table} ({', '.join(columns[:-1])}) "  # noqa: S608
+    params: list[Any]
+    if connection.vendor == "postgresql":
+        # One array per column that varies, as Django's bulk_create does on PostgreSQL:
+        # psycopg parses a query's placeholders in Python, ~5 ms for 200 rows of nine.
+        arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields[:4])
+        sql = (
+            f"{insert}SELECT u.*, %s, %s, %s, %s, %s FROM unnest({arrays}) AS u "  # noqa: S608
+            f"RETURNING {columns[-1]}"
+        )
+        roles, contents, statuses = ([row[i] for row in rows] for i in (1, 2, 3))
+        params = ["", "", "", "", created, conversations, roles, contents, statuses]
+    else:
+        row_sql = "(" + ", ".join(["%s"] * len(_INSERTED)) + ")"
+        sql = f"{insert}VALUES {', '.join([row_sql] * len(rows))} RETURNING {columns[-1]}"
+        params = []
+        for conversation, (_, role, content, status) in zip(conversations, rows, strict=True):
+            params += (conversation, role, content, status, "", "", "", "", created)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ids = [row[0] for row in cursor.fetchall()]

@@ -61,12 +61,16 @@ def test_sending_stores_the_message_and_a_pending_reply(conversation: Conversati
     assert job.needs_title and lease_holder(conversation.pk)
 
 
+# Text that a database array or a VALUES list must carry as is.
+TRICKY = ['a "quoted", {braced} \\ text', "NULL", "multi\nline ☃ 'single'"]
+
+
 def test_a_burst_of_sends_stores_each_exchange_in_its_own_conversation() -> None:
     owners = [Owner(anon_id=f"burst-{i}") for i in range(3)]
     conversations = [Conversation.objects.create(owner_anon=o.anon_id or "") for o in owners]
     Message.objects.create(conversation=conversations[1], role="user", content="earlier")
     requests = [
-        SendRequest(owner, conversation, f"<b>question {i}</b>", "1.2.3.4")
+        SendRequest(owner, conversation, f"<b>question {i}</b>{TRICKY[i]}", "1.2.3.4")
         for i, (owner, conversation) in enumerate(zip(owners, conversations, strict=True))
     ]
     jobs = messages_send(requests=requests)
@@ -79,7 +83,7 @@ def test_a_burst_of_sends_stores_each_exchange_in_its_own_conversation() -> None
             "user",
             "complete",
         )
-        assert user.content == job.user_message.content == f"<b>question {i}</b>"
+        assert user.content == job.user_message.content == f"<b>question {i}</b>{TRICKY[i]}"
         assert (reply.conversation_id, reply.role, reply.status) == (
             conversation.pk, "assistant", "pending",
         )  # fmt: skip
