@@ -65,6 +65,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit("ORION_REQUIRE_SERVICES=1 but " + "; ".join(problems), returncode=3)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Django removes the SQLite test database but not its write-ahead log files."""
+    for leftover in BASE_DIR.glob(f"test-db-{os.getpid()}.sqlite3-*"):
+        leftover.unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _close_connection_pools(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """Connections held by executor threads must go before the test database is dropped."""
