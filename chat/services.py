@@ -199,7 +199,11 @@ def _counts_add(store: Any, keys: list[str], ttl: int) -> list[int]:
     for key in keys:
         totals[key] = totals.get(key, 0) + 1
     for key, n in totals.items():
-        totals[key] = n if store.add(key, n, ttl) else store.incr(key, n)
+        if not store.add(key, n, ttl):
+            try:
+                totals[key] = store.incr(key, n)
+            except ValueError:  # expired since the add: counted as new, as django-ratelimit does
+                totals[key] = n
     counts = []
     for key in reversed(keys):  # the last of a key's sends has its total
         counts.append(totals[key])

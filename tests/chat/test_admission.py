@@ -93,3 +93,18 @@ async def test_with_redis_admission_is_pipelined_on_the_event_loop(
     if settings.REDIS_URL:
         monkeypatch.setattr(admission, "sends_admit", refuse)
     assert await sends_admit_async([request(Owner(user_id=10), "10.4.4.4")]) == [None]
+
+
+def test_a_counter_that_expires_mid_count_counts_as_new() -> None:
+    from chat.services import _counts_add
+
+    class Store:
+        """A counter that exists when added to and is gone when incremented."""
+
+        def add(self, key: str, value: int, ttl: int) -> bool:
+            return False
+
+        def incr(self, key: str, delta: int) -> int:
+            raise ValueError("Key not found")
+
+    assert _counts_add(Store(), ["owner", "ip", "owner2", "ip"], 60) == [1, 1, 1, 2]
