@@ -178,15 +178,10 @@ def sends_admit(*, requests: list[SendRequest]) -> list[Exception | None]:
     store = caches[DEFAULT_CACHE_ALIAS]  # the backend itself, not the per-call proxy
     counters = rate_counters([(r.owner, r.ip) for r in requests], stored_keys=False)
     counts = _counts_add(store, counters.keys, counters.ttl)
-    ttl = settings.ORION_GENERATION_LEASE_SECONDS
     return [
         refusal
         if refusal is not None
-        else (
-            None
-            if store.add(lease_key(request.conversation.pk), INSTANCE_ID, ttl)  # lease_acquire
-            else ConversationBusy()
-        )
+        else (None if lease_acquire(request.conversation.pk) else ConversationBusy())
         for request, refusal in zip(requests, counters.refusals(counts), strict=True)
     ]
 
