@@ -37,6 +37,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
                 conversation_id=self.conversation_id,
                 send=self.send_html,
                 channel_name=self.channel_name,
+                resume=b"resume=1" in self.scope.get("query_string", b"").split(b"&"),
             )
         except Http404:
             await self.close(code=CLOSE_FORBIDDEN)

@@ -28,7 +28,12 @@ from chat.models import Conversation, Message, message_sql
 from chat.owners import Owner
 from chat.ratelimits import check_send_rate, rate_counters
 from chat.rendering import render_fragment
-from chat.selectors import conversation_get_for_owner, message_histories, message_history
+from chat.selectors import (
+    conversation_get_for_owner,
+    message_histories,
+    message_history,
+    message_list,
+)
 from chat.validation import InputError, clean_title
 
 logger = logging.getLogger(__name__)
@@ -441,15 +446,23 @@ class ConnectState:
     conversation: Conversation
     live_message: Message | None
     lease_holder: str | None
+    messages: list[Message] | None = None  # every message, when asked for
 
 
-def conversation_connect(*, owner: Owner | None, conversation_id: uuid.UUID) -> ConnectState:
-    """What a socket needs on connect: the conversation and any reply still in progress."""
+def conversation_connect(
+    *, owner: Owner | None, conversation_id: uuid.UUID, with_messages: bool = False
+) -> ConnectState:
+    """What a socket needs on connect: the conversation and any reply still in progress
+    (and, for a page catching up after a lost connection, every message)."""
     conversation = conversation_get_for_owner(owner=owner, pk=conversation_id)
-    live = (
-        conversation.messages.filter(status__in=[Message.Status.PENDING, Message.Status.STREAMING])
-        .order_by("-id")
-        .first()
-    )
+    unfinished = (Message.Status.PENDING, Message.Status.STREAMING)
+    messages: list[Message] | None = None
+    if with_messages:
+        messages = message_list(conversation=conversation)
+        live = next((m for m in reversed(messages) if m.status in unfinished), None)
+    else:
+        live = conversation.messages.filter(status__in=unfinished).order_by("-id").first()
     holder = lease_holder(conversation.pk) if live is not None else None
-    return ConnectState(conversation=conversation, live_message=live, lease_holder=holder)
+    return ConnectState(
+        conversation=conversation, live_message=live, lease_holder=holder, messages=messages
+    )

@@ -555,17 +555,25 @@ class Attachment:
 
 
 async def socket_attach(
-    *, scope: dict[str, Any], conversation_id: str, send: Sender, channel_name: str
+    *,
+    scope: dict[str, Any],
+    conversation_id: str,
+    send: Sender,
+    channel_name: str,
+    resume: bool = False,
 ) -> Attachment:
     """Authorize a socket and start feeding it; returns the frames that bring the page up to date.
 
+    A page that opens has just been rendered: it gets the reply in progress, if any. A page
+    that ``resume``s after a lost connection may have missed anything (a reply that
+    finished, an exchange from another tab, a new title): it gets every message again.
     Raises ``Http404`` for a conversation the socket's owner may not see.
     """
     owner = await database_sync_to_async(owner_from_scope)(scope)
     if owner is None:
         raise Http404("No such conversation")
     state = await database_sync_to_async(conversation_connect)(
-        owner=owner, conversation_id=conversation_id
+        owner=owner, conversation_id=conversation_id, with_messages=resume
     )
     layer = get_channel_layer()
     await layer.group_add(group_name(conversation_id), channel_name)
@@ -574,19 +582,54 @@ async def socket_attach(
     live = h.subscribe(conversation_id, send)
     _warm_model_connections(h)
     message = state.live_message
+    shown: Message | None = None  # the unfinished reply as it stands
     if live is not None:
-        attachment.frames.append(message_frame(live.message))
+        shown = live.message
     elif message is None:
         pass
-    elif state.lease_holder is None or state.lease_holder == INSTANCE_ID:
+    elif state.lease_holder is None:
         # Nobody is generating it any more (the process answering it was restarted).
         marked = await database_sync_to_async(message_mark_interrupted)(message_id=message.pk)
-        attachment.frames.append(message_frame(marked or message))
+        shown = marked or message
+    elif state.lease_holder == INSTANCE_ID:
+        # Stored by this process a moment ago, its generation about to start: the exchange
+        # and the first text reach this page like any other.
+        shown = message
     else:
         await _ask_generator("stream.watch", conversation_id, channel_name)
         attachment.watching_remote = True
         attachment.remote_reply = message.pk
+    if state.messages is not None:
+        messages = _as_they_stand(state.messages, shown, live)
+        attachment.frames.append(snapshot_frame(state.conversation, messages))
+    elif shown is not None:
+        attachment.frames.append(message_frame(shown))
     return attachment
+
+
+def _as_they_stand(
+    messages: list[Message], shown: Message | None, live: LiveReply | None
+) -> list[Message]:
+    """The stored messages, with the unfinished reply's text as it stands. A reply this
+    process started after they were read is added once its exchange has gone out (before
+    that, the exchange frame itself brings it)."""
+    if shown is not None:
+        messages = [shown if m.pk == shown.pk else m for m in messages]
+    if (
+        live is not None
+        and live.shown.is_set()
+        and all(m.pk != live.job.reply.pk for m in messages)
+    ):
+        user = live.job.user_message
+        if user is not None and all(m.pk != user.pk for m in messages):
+            messages.append(user)
+        messages.append(live.message)
+    return messages
+
+
+def snapshot_frame(conversation: Conversation, messages: list[Message]) -> str:
+    """Every message of the conversation, and its title, swapped in whole."""
+    return render_fragment("snapshot", {"conversation": conversation, "messages": messages})
 
 
 def _warm_model_connections(h: Hub) -> None:

@@ -69,6 +69,29 @@
   document.addEventListener("htmx:wsOpen", function () {
     retries = 0;
   });
+
+  // A page that reconnects may have missed frames (a reply that finished, an exchange
+  // from another tab, a new title): it asks for every message again with "resume=1".
+  let opened = false;
+  document.addEventListener("htmx:wsOpen", function () {
+    opened = true;
+  });
+  // (The WebSocket extension, loaded before this script, installed the default.)
+  const createWebSocket = htmx.createWebSocket;
+  htmx.createWebSocket = function (url) {
+    if (!opened) return createWebSocket(url);
+    return createWebSocket(url + (url.indexOf("?") >= 0 ? "&" : "?") + "resume=1");
+  };
+
+  // New messages are appended; one the page already shows (it was rendered, or caught
+  // up, in the moment between its storing and its announcement) is not added twice.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    const fragment = event.detail.fragment;
+    if (event.detail.target.id !== "messages" || !fragment.hasAttribute("data-new-messages")) return;
+    for (const child of Array.from(fragment.children)) {
+      if (child.id && document.getElementById(child.id)) child.remove();
+    }
+  });
   window.addEventListener("offline", function () {
     setState("offline");
   });
