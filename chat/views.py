@@ -57,18 +57,24 @@ def conversation_detail(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse
 @require_POST
 @ratelimit(group="chat.write", key="user_or_ip", rate=_rate, method="POST")
 def conversation_rename_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
-    conversation = conversation_get_for_owner(owner=owner_from_request(request), pk=pk)
-    error = ""
+    owner = owner_from_request(request)
+    conversation = conversation_get_for_owner(owner=owner, pk=pk)
+    typed = request.POST.get("title", "")
     try:
-        conversation_rename(conversation=conversation, title=request.POST.get("title", ""))
+        conversation_rename(conversation=conversation, title=typed)
     except InputError as exc:
-        error = exc.message
+        # Refused: say why where the title was typed, and keep what was typed.
         conversation.refresh_from_db(fields=["title"])
-    if request.htmx:
-        context = {"conversation": conversation, "rename_error": error}
-        return render(
-            request, "chat/conversation.html#title", context, status=400 if error else 200
-        )
+        context = {"conversation": conversation, "rename_error": exc.message, "typed": typed}
+        if request.htmx:
+            return render(request, "chat/conversation.html#title", context, status=422)
+        context |= {
+            "conversations": conversation_list(owner=owner),
+            "messages": message_list(conversation=conversation),
+        }
+        return render(request, "chat/conversation.html", context, status=422)
+    if request.htmx:  # the heading, the sidebar entry and the window title
+        return render(request, "chat/renamed.html", {"conversation": conversation})
     return redirect("chat:conversation", pk=conversation.pk)
 
 
@@ -81,4 +87,8 @@ def conversation_delete_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpRes
 
 
 def rate_limited(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.headers.get("HX-Request") == "true":  # said in the page; nothing else changes
+        response = render(request, "chat/rate_limited.html#notice", status=429)
+        response["HX-Reswap"] = "none"
+        return response
     return render(request, "chat/rate_limited.html", status=429)

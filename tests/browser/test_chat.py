@@ -189,6 +189,49 @@ def test_a_message_refused_while_orion_is_still_answering_stays_in_the_composer(
     wait_for_reply(page, index=1)
 
 
+def test_a_message_over_the_limit_is_refused_with_the_numbers_and_kept(
+    live_server_url: str, page: Page
+) -> None:
+    start_conversation(page, live_server_url)
+    too_long = "word " * 1700  # 8,500 characters, pasted whole (the page does not cut it)
+    composer(page).focus()
+    page.keyboard.insert_text(too_long)  # as a paste: the browser applies any maxlength
+    composer(page).press("Enter")
+
+    expect(page.locator("#composer-error")).to_contain_text(
+        "the limit is 8,000", timeout=UI_TIMEOUT
+    )
+    expect(composer(page)).to_have_value(too_long)
+    expect(messages(page, "user")).to_have_count(0)
+    assert not Message.objects.exists()
+
+
+def test_renaming_says_what_is_wrong_then_updates_every_place_the_title_shows(
+    live_server_url: str, page: Page
+) -> None:
+    url = start_conversation(page, live_server_url)
+    pk = url.rstrip("/").rsplit("/", 1)[1]
+    page.locator(".rename summary").click()
+    title_input = page.locator(".rename input[name=title]")
+
+    title_input.fill("   ")
+    page.locator(".rename button[type=submit]").click()
+    expect(page.locator(".rename [role=alert]")).to_have_text(
+        "A title cannot be empty.", timeout=UI_TIMEOUT
+    )
+    expect(page.locator(".rename input[name=title]")).to_have_value("   ")
+    expect(page.locator("#conversation-title")).to_have_text("New conversation")
+
+    page.locator(".rename input[name=title]").fill("Trip <b>plans</b>")
+    page.locator(".rename button[type=submit]").click()
+    expect(page.locator("#conversation-title")).to_have_text(
+        "Trip <b>plans</b>", timeout=UI_TIMEOUT
+    )
+    expect(page.locator(f"#conv-{pk}-title")).to_have_text("Trip <b>plans</b>")
+    expect(page).to_have_title("Trip <b>plans</b> · Orion")
+    expect(page.locator(".rename [role=alert]")).to_have_count(0)
+
+
 def test_hostile_markup_in_a_message_is_shown_as_text_and_never_runs(
     live_server_url: str, page: Page
 ) -> None:
@@ -220,6 +263,70 @@ def test_a_reply_that_breaks_off_says_why_and_offers_retry(
     expect(reply.locator("[data-action=retry]")).to_be_visible()
     expect(reply.locator("[data-action=retry]")).to_be_enabled()
     expect(reply.locator("[data-action=retry]")).to_have_text("Retry")
+
+    # Retry answers again in place. The marker makes the new answer break off too, but the
+    # page must show the reply start over (pending) before it fails again.
+    reply_id = reply.get_attribute("id")
+    page.evaluate(
+        """(id) => {
+            window.__statuses = [];
+            new MutationObserver(() => {
+                const el = document.getElementById(id);
+                const status = el && el.dataset.status;
+                if (status && status !== window.__statuses.at(-1)) window.__statuses.push(status);
+            }).observe(
+                document.getElementById('messages'),
+                {subtree: true, childList: true, attributes: true},
+            );
+        }""",
+        reply_id,
+    )
+    reply.locator("[data-action=retry]").click()
+    deadline = time.monotonic() + REPLY_TIMEOUT / 1000
+    while page.evaluate("() => window.__statuses.at(-1)") != "failed":
+        assert time.monotonic() < deadline, page.evaluate("() => window.__statuses")
+        time.sleep(0.05)
+    statuses = page.evaluate("() => window.__statuses")
+    assert statuses[0] == "pending" and statuses[-1] == "failed", statuses
+    expect(messages(page, "assistant")).to_have_count(1)
+    expect(body(page.locator(f"#{reply_id}"))).to_have_text(
+        re.compile(r"^\S+\s+\S+\s+\S+$")  # three words again, nothing appended twice
+    )
+    assert Message.objects.filter(role=Message.Role.ASSISTANT).count() == 1
+
+
+def test_a_page_that_loses_its_connection_reconnects_and_catches_up(
+    live_server_url: str, page: Page
+) -> None:
+    # Keep a handle on the page's sockets, to break one as a network would.
+    page.add_init_script(
+        """(() => {
+            const Real = window.WebSocket;
+            window.__sockets = [];
+            window.WebSocket = class extends Real {
+                constructor(...args) { super(...args); window.__sockets.push(this); }
+            };
+        })()"""
+    )
+    start_conversation(page, live_server_url)
+    question = "Answer while I am away [sim:ttft=150][sim:tokens=10]"
+    send(page, question)
+    expect(messages(page, "user")).to_have_count(1, timeout=UI_TIMEOUT)
+    page.evaluate("() => window.__sockets.at(-1).close()")  # before the answer starts
+    expect(page.locator("#connection")).to_have_attribute("data-state", "reconnecting")
+    assert messages(page, "assistant").get_attribute("data-status") == "pending"
+
+    # The page reconnects by itself, asks to catch up, and shows the answer that finished
+    # while it was away: once, complete, with all its text.
+    expect(page.locator("#connection")).to_have_attribute(
+        "data-state", "online", timeout=UI_TIMEOUT
+    )
+    assert page.evaluate("() => window.__sockets.length") == 2
+    assert page.evaluate("() => window.__sockets.at(-1).url").endswith("?resume=1")
+    reply = wait_for_reply(page)
+    expect(body(reply)).to_have_text(expected_reply(question))
+    expect(messages(page, "user")).to_have_count(1)
+    expect(messages(page, "assistant")).to_have_count(1)
 
 
 def test_the_page_says_it_is_connected_and_that_answers_come_from_the_simulator(
@@ -259,3 +366,26 @@ def test_another_visitor_gets_a_404_for_someone_elses_conversation(
         "/ws/conversations/" + url.rstrip("/").rsplit("/", 1)[-1] + "/",
     )
     assert close_code == 4403
+
+
+def test_a_message_the_page_already_shows_is_not_appended_twice(
+    live_server_url: str, page: Page
+) -> None:
+    start_conversation(page, live_server_url)
+    send(page, "Say it once [sim:tokens=5]")
+    wait_for_reply(page)
+    # The frame announcing an exchange can reach a page that already shows it (rendered
+    # or caught up in the moment between the exchange's storing and its announcement).
+    page.evaluate(
+        """() => {
+            const shown = Array.from(document.querySelectorAll('#messages article'));
+            const frame = '<div hx-swap-oob="beforeend:#messages" data-new-messages>'
+                + shown.map((el) => el.outerHTML).join('')
+                + '<article id="msg-999999" data-role="user" data-status="complete">'
+                + '<div data-part="body">new</div></article></div>';
+            htmx.swap(document.body, frame, {swapStyle: 'none'});
+        }"""
+    )
+    expect(messages(page, "user")).to_have_count(2)
+    expect(messages(page, "user").nth(1)).to_have_id("msg-999999")
+    expect(messages(page, "assistant")).to_have_count(1)

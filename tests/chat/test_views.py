@@ -135,6 +135,12 @@ def test_renaming_over_htmx_returns_the_title_partial(
     assert b'id="conversation-header"' in response.content
     assert b"Summer &lt;b&gt;trip&lt;/b&gt;" in response.content
     assert b"<html" not in response.content
+    # the sidebar entry (out of band) and the window title change with it
+    assert (
+        f'id="conv-{alices_conversation.pk}-title" href="/c/{alices_conversation.pk}/" '
+        'hx-swap-oob="true">Summer &lt;b&gt;trip&lt;/b&gt;</a>'
+    ).encode() in response.content
+    assert b"<title>Summer &lt;b&gt;trip&lt;/b&gt; \xc2\xb7 Orion</title>" in response.content
     alices_conversation.refresh_from_db()
     assert alices_conversation.title == "Summer <b>trip</b>"
 
@@ -147,8 +153,27 @@ def test_renaming_to_nothing_is_refused_with_a_reason(
         {"title": "   "},
         headers={"HX-Request": "true"},
     )
-    assert response.status_code == 400
+    assert response.status_code == 422  # the page's htmx config swaps it in
     assert b"cannot be empty" in response.content
+    assert b'<details class="rename" open>' in response.content
+    alices_conversation.refresh_from_db()
+    assert alices_conversation.title == "Alice's plans"
+
+
+def test_a_refused_title_is_kept_where_it_was_typed(
+    alice_client: Client, alices_conversation: Conversation
+) -> None:
+    typed = "x" * 201 + '"><script>alert(1)</script>'
+    for headers in ({"HX-Request": "true"}, {}):
+        response = alice_client.post(
+            reverse("chat:rename", args=[alices_conversation.pk]), {"title": typed}, headers=headers
+        )
+        assert response.status_code == 422
+        assert b"at most 200 characters" in response.content
+        assert ('value="' + "x" * 201 + "&quot;&gt;&lt;script&gt;").encode() in response.content
+        assert b"<script>alert(1)" not in response.content
+    # without htmx, the whole page comes back with the reason
+    assert b'id="messages"' in response.content
     alices_conversation.refresh_from_db()
     assert alices_conversation.title == "Alice's plans"
 
@@ -184,6 +209,23 @@ def test_writes_are_rate_limited(settings: Any) -> None:
     statuses = [client.post(reverse("chat:new")).status_code for _ in range(3)]
     assert statuses == [302, 302, 429]
     assert Conversation.objects.count() == 2
+
+
+def test_a_write_refused_over_htmx_says_so_in_the_page(settings: Any) -> None:
+    settings.ORION_RATE_LIMIT = "1/h"
+    client = Client()
+    client.post(reverse("chat:new"))
+    conversation = Conversation.objects.get()
+    response = client.post(
+        reverse("chat:rename", args=[conversation.pk]),
+        {"title": "T"},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 429
+    assert response["HX-Reswap"] == "none"  # the form stays as it is
+    assert b'id="page-error" class="error" role="alert" hx-swap-oob="true"' in response.content
+    assert b"Wait a minute, then try again." in response.content
+    assert b"<html" not in response.content
 
 
 def test_visitor_conversations_move_to_the_account_on_login(alice: Any) -> None:
