@@ -1,7 +1,10 @@
-"""Message rate limits, shared by the HTTP views and the WebSocket.
+"""Message rate limits on the WebSocket, on django-ratelimit's counters.
 
-Both go through django-ratelimit's counters in the same cache, with the same rate, so a
-person cannot dodge the limit by switching transport.
+Messages (and retries) are sent only over the socket. Each one counts once for its owner
+and once for its IP address in the group ``chat.send``, at ``ORION_RATE_LIMIT``, in the
+same cache as the HTTP views' limits. The HTTP views' writes (new, rename and delete a
+conversation) have their own counters: django-ratelimit's decorator on the group
+``chat.write``, per account or IP (``user_or_ip``), at the same rate.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ so a typo in production stops the process at start-up instead of misbehaving lat
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -62,6 +63,27 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# django-ratelimit's grammar (``django_ratelimit.core.rate_re``), read whole: it matches
+# only a prefix, so "20/M" would silently mean 20 a second and "twenty" fails at the first
+# request. The unit is required here, and the count and multiplier must not be zero.
+_RATE_RE = re.compile(r"([1-9]\d*)/([1-9]\d*)?([smhd])")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A django-ratelimit rate: ``<count>/<period>``, the period ``s``, ``m``, ``h`` or ``d``
+    with an optional multiplier (``20/m``, ``100/5m``)."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip()
+    if not _RATE_RE.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate like 20/m or 100/5m (a count, then s, m, h or d with "
+            f"an optional multiplier), got {raw!r}"
+        )
+    return value
 
 
 def database_from_url(url: str) -> dict[str, object]:
