@@ -12,6 +12,10 @@ PORT ?= 8000
 .PHONY: install chromium run test lint bench worker clean
 
 $(UV):
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "$(PYTHON) cannot create virtual environments: install python3-venv" \
+	    "(sudo apt-get install python3-venv)" >&2; \
+	  exit 1; }
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
@@ -21,14 +25,33 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.installed
 
+SIM_MODELS := http://127.0.0.1:$(SIM_PORT)/v1/models
+
 # Embedded defaults: SQLite, in-memory channel layer, in-process cache and tasks, and the
-# bundled LLM simulator standing in for a model (the page says so).
+# bundled LLM simulator standing in for a model (the page says so). The server starts only
+# once the simulator answers, so the page never names a simulator that is not there.
 run: install
 	$(PY) manage.py migrate --no-input
-	$(PY) manage.py load_demo
+	$(PY) manage.py load_demo --port $(PORT)
 	@mkdir -p .run
+	@if $(PY) -c 'import socket; socket.create_connection(("127.0.0.1", $(SIM_PORT)), 1)' \
+	    2>/dev/null; then \
+	  echo "Port $(SIM_PORT) is taken, so the LLM simulator cannot start there:" \
+	    "stop what listens on it or pick another port (make run SIM_PORT=8011)." >&2; \
+	  exit 1; \
+	fi
 	@trap 'kill $$SIM_PID 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py llm_simulator --port $(SIM_PORT) & SIM_PID=$$!; \
+	ready=; deadline=$$((SECONDS + 5)); \
+	while [ $$SECONDS -lt $$deadline ] && kill -0 $$SIM_PID 2>/dev/null; do \
+	  if $(PY) -c 'import urllib.request as r; r.urlopen("$(SIM_MODELS)", timeout=0.5)' \
+	      2>/dev/null; then ready=1; break; fi; \
+	  sleep 0.1; \
+	done; \
+	[ -n "$$ready" ] || { \
+	  echo "The LLM simulator did not answer at $(SIM_MODELS) within 5 s (its output" \
+	    "is above); Orion was not started." >&2; \
+	  exit 1; }; \
 	OPENAI_BASE_URL=$${OPENAI_BASE_URL:-http://127.0.0.1:$(SIM_PORT)/v1} \
 	ORION_MODEL=$${ORION_MODEL:-orion-sim-1} \
 	$(VENV)/bin/daphne -b 127.0.0.1 -p $(PORT) project.asgi:application

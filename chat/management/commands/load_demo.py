@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import secrets
+from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,15 @@ class Command(BaseCommand):
         "kept in .run/admin-credentials.txt) and a demo conversation. Safe to run again."
     )
 
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=8000,
+            help="The port the local server listens on (`make run` passes its PORT), for the "
+            "admin address printed.",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError("load_demo is for local runs (DJANGO_DEBUG on) only.")
@@ -50,7 +60,7 @@ class Command(BaseCommand):
             for role, content in DEMO_EXCHANGE:
                 Message.objects.create(conversation=conversation, role=role, content=content)
         self.stdout.write(
-            "Admin login for this machine: http://127.0.0.1:8000/admin/ "
+            f"Admin login for this machine: http://127.0.0.1:{options['port']}/admin/ "
             f"(credentials in {credentials.relative_to(settings.BASE_DIR)}):\n"
             + credentials.read_text()
         )
