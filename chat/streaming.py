@@ -665,7 +665,11 @@ async def socket_reply_started(
         return []  # generated here: this process's sockets are fed directly
     reply = event.get("reply")
     if reply is not None and reply == attachment.remote_reply:
-        return []  # the page opened while this reply was pending: it shows and watches it
+        # The page opened while this reply was pending: it shows it already. Its request
+        # to watch may have gone out before the generating process joined the group, so
+        # ask again (watching twice only resends the text so far, in order).
+        await _ask_generator("stream.watch", conversation_id, channel_name)
+        return []
     await _ask_generator("stream.watch", conversation_id, channel_name)
     attachment.watching_remote = True
     attachment.remote_reply = reply

@@ -571,6 +571,50 @@ async def test_a_page_opened_during_a_reply_elsewhere_shows_its_exchange_once(
     await cache.adelete(lease_key(conversation.pk))
 
 
+async def test_a_page_that_asked_too_early_asks_again_when_the_reply_is_announced(
+    settings: Any,
+) -> None:
+    """The page opened between the reply's storing and the generating process joining the
+    conversation's group: its first request to watch reached nobody."""
+    from channels.layers import get_channel_layer
+    from django.core.cache import cache
+
+    from chat.services import lease_key
+    from chat.streaming import group_name
+
+    settings.ORION_SHARED_STREAMS = True
+    _, cookie, conversation = await visitor()
+    await Message.objects.acreate(conversation=conversation, role="user", content="hi")
+    pending = await Message.objects.acreate(
+        conversation=conversation, role="assistant", status="pending"
+    )
+    await cache.aset(lease_key(conversation.pk), "another-server-process", 30)
+    layer = get_channel_layer()
+    bystander = await layer.new_channel()  # to see when the page has asked
+    await layer.group_add(group_name(conversation.pk), bystander)
+    ws = await connect(conversation, cookie)
+    first = await asyncio.wait_for(layer.receive(bystander), 5)
+    assert first["type"] == "stream.watch"  # ... and nobody generating has heard it
+    generator = await layer.new_channel()  # the generating process joins only now
+    await layer.group_add(group_name(conversation.pk), generator)
+    await layer.group_send(
+        group_name(conversation.pk),
+        {
+            "type": "reply.started",
+            "origin": "another-process-channel",
+            "conversation": str(conversation.pk),
+            "reply": pending.pk,
+            "html": '<div hx-swap-oob="beforeend:#messages">the exchange</div>',
+        },
+    )
+    events = [await asyncio.wait_for(layer.receive(generator), 5) for _ in range(2)]
+    assert [e["type"] for e in events] == ["reply.started", "stream.watch"]
+    assert events[1]["conversation"] == str(conversation.pk)
+    assert await ws.receive_nothing(timeout=0.3)  # the page shows the exchange already
+    await ws.disconnect()
+    await cache.adelete(lease_key(conversation.pk))
+
+
 async def _connections_settle(stats: Any, above: int) -> int:
     """The simulator's connection count once it has stopped growing past ``above``."""
     for _ in range(50):
