@@ -91,6 +91,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         for frame in frames:
             await self.send_html(frame)
 
+    async def reply_finished(self, event: dict[str, Any]) -> None:
+        if self.attachment is None:
+            return
+        for frame in streaming.socket_reply_finished(event=event):
+            await self.send_html(frame)
+
     async def conversation_titled(self, event: dict[str, Any]) -> None:
         await self.send_html(event["html"])
 

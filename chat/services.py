@@ -433,12 +433,13 @@ def messages_finish(*, finished: list[tuple[ReplyJob, ReplyOutcome]]) -> list[No
     return [None] * len(finished)
 
 
-def message_mark_interrupted(*, message_id: int) -> Message | None:
-    """A reply whose generator is gone (server restarted mid-answer): say so, offer Retry."""
-    updated = Message.objects.filter(
+def message_mark_interrupted(*, message_id: int) -> Message:
+    """A reply whose generator is gone (server restarted mid-answer): say so, offer Retry.
+    Returns the message as it now stands (one that finished meanwhile stays as it ended)."""
+    Message.objects.filter(
         pk=message_id, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
     ).update(status=Message.Status.INTERRUPTED, error_code="interrupted", done_at=timezone.now())
-    return Message.objects.get(pk=message_id) if updated else None
+    return Message.objects.get(pk=message_id)
 
 
 @dataclass(frozen=True)

@@ -433,6 +433,7 @@ async def _generate(h: Hub, live: LiveReply) -> None:
         logger.exception("reply %s failed", job.reply.pk)
         outcome = _failed(streamer, "internal")
     keeper.stop()
+    final: str | None = None  # the last frame, once sent here
     try:
         await streamer.settle()
         # Stored (and the conversation free for the next message) before the page hears:
@@ -454,14 +455,15 @@ async def _generate(h: Hub, live: LiveReply) -> None:
         live.started.set()
         if announce is not None:
             await asyncio.wait([announce], timeout=1.0)
+        final = message_frame(message)
         async with live.lock:
-            await h.publish(live.conversation_id, message_frame(message), live)
+            await h.publish(live.conversation_id, final, live)
     except Exception:
         logger.exception("could not finish reply %s", job.reply.pk)
     finally:
         h.replies.pop(live.conversation_id, None)
         if announce is not None:
-            await _withdraw(h, live, announce)
+            await _withdraw(h, live, announce, final)
     if cancelled:
         raise asyncio.CancelledError
 
@@ -531,11 +533,31 @@ async def _announce(h: Hub, live: LiveReply) -> None:
         logger.exception("could not announce reply %s", live.job.reply.pk)
 
 
-async def _withdraw(h: Hub, live: LiveReply, announce: asyncio.Task[None]) -> None:
+async def _withdraw(
+    h: Hub, live: LiveReply, announce: asyncio.Task[None], final: str | None
+) -> None:
+    """The reply is over: its last frame to every page of the conversation in other
+    processes, then leave its group. A page that asked to watch too late (or whose request
+    raced the group join) still sees how the reply ended; pages that watched get the same
+    frame twice, which swaps the message for itself."""
     try:
         await announce
-        if h.channel is not None:  # made only when replies are announced
-            await get_channel_layer().group_discard(group_name(live.conversation_id), h.channel)
+        if h.channel is None:  # made only when replies are announced
+            return
+        layer = get_channel_layer()
+        group = group_name(live.conversation_id)
+        if final is not None:
+            await layer.group_send(
+                group,
+                {
+                    "type": "reply.finished",
+                    "origin": h.channel,
+                    "conversation": live.conversation_id,
+                    "reply": live.job.reply.pk,
+                    "html": final,
+                },
+            )
+        await layer.group_discard(group, h.channel)
     except Exception:
         logger.exception("could not withdraw reply %s", live.job.reply.pk)
 
@@ -572,25 +594,29 @@ async def socket_attach(
     owner = await database_sync_to_async(owner_from_scope)(scope)
     if owner is None:
         raise Http404("No such conversation")
+    h = hub()
+    live_before = h.replies.get(conversation_id)
     state = await database_sync_to_async(conversation_connect)(
         owner=owner, conversation_id=conversation_id, with_messages=resume
     )
     layer = get_channel_layer()
     await layer.group_add(group_name(conversation_id), channel_name)
     attachment = Attachment(owner=owner, conversation=state.conversation, frames=[])
-    h = hub()
     live = h.subscribe(conversation_id, send)
     _warm_model_connections(h)
     message = state.live_message
     shown: Message | None = None  # the unfinished reply as it stands
     if live is not None:
         shown = live.message
+    elif live_before is not None:
+        # It finished while this socket was attaching (its last frame went to the pages
+        # subscribed then): show it as it ended, whatever the database said a moment ago.
+        shown = live_before.message
     elif message is None:
         pass
     elif state.lease_holder is None:
         # Nobody is generating it any more (the process answering it was restarted).
-        marked = await database_sync_to_async(message_mark_interrupted)(message_id=message.pk)
-        shown = marked or message
+        shown = await database_sync_to_async(message_mark_interrupted)(message_id=message.pk)
     elif state.lease_holder == INSTANCE_ID:
         # Stored by this process a moment ago, its generation about to start: the exchange
         # and the first text reach this page like any other.
@@ -673,6 +699,13 @@ async def socket_reply_started(
     await _ask_generator("stream.watch", conversation_id, channel_name)
     attachment.watching_remote = True
     attachment.remote_reply = reply
+    return [event["html"]]
+
+
+def socket_reply_finished(*, event: dict[str, Any]) -> list[str]:
+    """A reply ended somewhere: if in another process, show how it ended."""
+    if event.get("origin") == hub().channel:
+        return []  # generated here: this process's sockets had the last frame directly
     return [event["html"]]
 
 

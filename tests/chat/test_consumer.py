@@ -297,8 +297,11 @@ async def test_a_page_that_resumes_catches_up_on_what_it_missed() -> None:
     await send(away, "sent before the connection broke")
     await away.receive_from(timeout=3)
     await away.disconnect()  # the reply finishes while this page is away
+    for _ in range(200):
+        if (await replies(conversation))[-1].status == "complete":
+            break
+        await asyncio.sleep(0.05)
     other_tab = await connect(conversation, cookie)
-    await frames_until_done(other_tab)  # the first reply, now complete
     await send(other_tab, "sent from another tab")
     await frames_until_done(other_tab)
     await other_tab.disconnect()
@@ -523,6 +526,10 @@ async def test_a_page_in_another_process_is_told_and_then_fed_the_reply(settings
         frames.append(event["html"])
         if 'data-status="complete"' in event["html"] and "outerHTML" in event["html"]:
             break
+    # Then, for pages that never got to watch, the last frame again to the whole group.
+    finished = await asyncio.wait_for(layer.receive(elsewhere), 5)
+    while finished["type"] != "reply.finished":
+        finished = await asyncio.wait_for(layer.receive(elsewhere), 5)
     await ws.disconnect()
     snapshot, *rest = frames
     assert 'data-status="streaming"' in snapshot and body_text(snapshot)
@@ -531,6 +538,63 @@ async def test_a_page_in_another_process_is_told_and_then_fed_the_reply(settings
         [{"role": "user", "content": "seen from afar [sim:tokens=20] [sim:slow]"}], 20
     )
     assert body_text(frames[-1]) == expected
+    assert finished["html"] == frames[-1] and finished["origin"] == hub().channel
+
+
+async def test_a_page_is_shown_how_a_reply_elsewhere_ended(settings: Any) -> None:
+    """Whether or not it got to watch the reply; not for replies of its own process."""
+    from channels.layers import get_channel_layer
+
+    from chat.streaming import group_name
+
+    settings.ORION_SHARED_STREAMS = True
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    # The socket has joined the conversation's group once it answers a first frame.
+    await ws.send_to(text_data="{}")
+    assert 'id="composer-error"' in await ws.receive_from(timeout=3)
+    layer = get_channel_layer()
+    event = {
+        "type": "reply.finished",
+        "origin": "another-process-channel",
+        "conversation": str(conversation.pk),
+        "reply": 7,
+        "html": '<article id="msg-7" hx-swap-oob="outerHTML" data-status="complete"></article>',
+    }
+    await layer.group_send(group_name(conversation.pk), event)
+    assert await ws.receive_from(timeout=5) == event["html"]
+    await layer.group_send(group_name(conversation.pk), {**event, "origin": hub().channel})
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.disconnect()
+
+
+async def test_a_reply_that_ends_while_a_page_attaches_is_shown_as_it_ended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from channels.layers import get_channel_layer
+
+    _, cookie, conversation = await visitor()
+    first = await connect(conversation, cookie)
+    await send(first, "end while they attach [sim:tokens=5] [sim:ttft=300]")
+    await first.receive_from(timeout=3)  # the exchange: the reply is live, still pending
+    layer = get_channel_layer()
+    real_group_add = layer.group_add
+
+    async def group_add_after_the_reply(group: str, channel: str) -> None:
+        while str(conversation.pk) in hub().replies:  # the reply ends meanwhile
+            await asyncio.sleep(0.01)
+        await real_group_add(group, channel)
+
+    monkeypatch.setattr(layer, "group_add", group_add_after_the_reply)
+    second = await connect(conversation, cookie)
+    frame = await second.receive_from(timeout=5)
+    monkeypatch.undo()
+    await first.disconnect()
+    await second.disconnect()
+    assert 'data-status="complete"' in frame
+    assert body_text(frame) == expected_text(
+        [{"role": "user", "content": "end while they attach [sim:tokens=5] [sim:ttft=300]"}], 5
+    )
 
 
 async def test_a_page_opened_during_a_reply_elsewhere_shows_its_exchange_once(
