@@ -70,17 +70,16 @@
     retries = 0;
   });
 
-  // A page that reconnects may have missed frames (a reply that finished, an exchange
-  // from another tab, a new title): it asks for every message again with "resume=1".
-  let opened = false;
-  document.addEventListener("htmx:wsOpen", function () {
-    opened = true;
-  });
+  // Any socket after the page's first may have missed frames (a reply that finished, an
+  // exchange from another tab, a new title), even if the first never opened: it asks for
+  // every message again with "resume=1".
+  let connected = false;
   // (The WebSocket extension, loaded before this script, installed the default.)
   const createWebSocket = htmx.createWebSocket;
   htmx.createWebSocket = function (url) {
-    if (!opened) return createWebSocket(url);
-    return createWebSocket(url + (url.indexOf("?") >= 0 ? "&" : "?") + "resume=1");
+    const again = connected;
+    connected = true;
+    return createWebSocket(again ? url + (url.indexOf("?") >= 0 ? "&" : "?") + "resume=1" : url);
   };
 
   // New messages are appended; one the page already shows (it was rendered, or caught
@@ -91,6 +90,11 @@
     for (const child of Array.from(fragment.children)) {
       if (child.id && document.getElementById(child.id)) child.remove();
     }
+  });
+  // A notice about an earlier request (too many changes) goes when the next one starts.
+  document.addEventListener("htmx:beforeRequest", function () {
+    const notice = document.getElementById("page-error");
+    if (notice) notice.textContent = "";
   });
   window.addEventListener("offline", function () {
     setState("offline");

@@ -298,35 +298,41 @@ def test_a_reply_that_breaks_off_says_why_and_offers_retry(
 def test_a_page_that_loses_its_connection_reconnects_and_catches_up(
     live_server_url: str, page: Page
 ) -> None:
-    # Keep a handle on the page's sockets, to break one as a network would.
-    page.add_init_script(
-        """(() => {
-            const Real = window.WebSocket;
-            window.__sockets = [];
-            window.WebSocket = class extends Real {
-                constructor(...args) { super(...args); window.__sockets.push(this); }
-            };
-        })()"""
-    )
+    # Every socket of the page goes through here, to break one as a network would and to
+    # hold the next until the answer has finished without the page.
+    sockets: list[Any] = []  # (page side, server side or None), in order
+
+    def route(ws: Any) -> None:
+        held = "resume=1" in ws.url
+        sockets.append((ws, None if held else ws.connect_to_server()))
+
+    page.route_web_socket(re.compile(r"/ws/conversations/"), route)
     start_conversation(page, live_server_url)
-    question = "Answer while I am away [sim:ttft=150][sim:tokens=10]"
+    question = "Answer while I am away [sim:ttft=300][sim:tokens=10]"
     send(page, question)
     expect(messages(page, "user")).to_have_count(1, timeout=UI_TIMEOUT)
-    page.evaluate("() => window.__sockets.at(-1).close()")  # before the answer starts
+    expect(messages(page, "assistant")).to_have_attribute("data-status", "pending")
+    page_side, server_side = sockets[0]
+    server_side.close()
+    page_side.close()
     expect(page.locator("#connection")).to_have_attribute("data-state", "reconnecting")
-    assert messages(page, "assistant").get_attribute("data-status") == "pending"
 
-    # The page reconnects by itself, asks to catch up, and shows the answer that finished
-    # while it was away: once, complete, with all its text.
-    expect(page.locator("#connection")).to_have_attribute(
-        "data-state", "online", timeout=UI_TIMEOUT
-    )
-    assert page.evaluate("() => window.__sockets.length") == 2
-    assert page.evaluate("() => window.__sockets.at(-1).url").endswith("?resume=1")
+    # The page reconnects by itself and asks to catch up (held back until the answer has
+    # finished without it) ...
+    deadline = time.monotonic() + REPLY_TIMEOUT / 1000
+    while len(sockets) < 2 or Message.objects.get(role="assistant").status != "complete":
+        assert time.monotonic() < deadline, "no reconnection, or the answer never finished"
+        page.wait_for_timeout(50)
+    assert sockets[1][0].url.endswith("?resume=1")
+    expect(messages(page, "assistant")).to_have_attribute("data-status", "pending")
+    sockets[1][0].connect_to_server()
+
+    # ... and shows the answer that finished meanwhile: once, complete, with all its text.
     reply = wait_for_reply(page)
     expect(body(reply)).to_have_text(expected_reply(question))
     expect(messages(page, "user")).to_have_count(1)
     expect(messages(page, "assistant")).to_have_count(1)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "online")
 
 
 def test_the_page_says_it_is_connected_and_that_answers_come_from_the_simulator(
