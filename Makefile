@@ -29,7 +29,9 @@ SIM_MODELS := http://127.0.0.1:$(SIM_PORT)/v1/models
 
 # Embedded defaults: SQLite, in-memory channel layer, in-process cache and tasks, and the
 # bundled LLM simulator standing in for a model (the page says so). The server starts only
-# once the simulator answers, so the page never names a simulator that is not there.
+# once the simulator answers, so the page never names a simulator that is not there. Without
+# OPENAI_BASE_URL the simulator answers under its own name (whatever ORION_MODEL says), so
+# the page always says so.
 run: install
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py load_demo --port $(PORT)
@@ -52,8 +54,9 @@ run: install
 	  echo "The LLM simulator did not answer at $(SIM_MODELS) within 5 s (its output" \
 	    "is above); Orion was not started." >&2; \
 	  exit 1; }; \
-	OPENAI_BASE_URL=$${OPENAI_BASE_URL:-http://127.0.0.1:$(SIM_PORT)/v1} \
-	ORION_MODEL=$${ORION_MODEL:-orion-sim-1} \
+	if [ -z "$${OPENAI_BASE_URL:-}" ]; then \
+	  export OPENAI_BASE_URL=http://127.0.0.1:$(SIM_PORT)/v1 ORION_MODEL=orion-sim-1; \
+	fi; \
 	$(VENV)/bin/daphne -b 127.0.0.1 -p $(PORT) project.asgi:application
 
 lint: install
