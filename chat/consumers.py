@@ -48,10 +48,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.attachment is not None:
             await streaming.socket_detach(
+                attachment=self.attachment,
                 conversation_id=self.conversation_id,
-                send=self.send_html,
                 channel_name=self.channel_name,
-                watching_remote=self.attachment.watching_remote,
             )
             self.attachment = None
 
@@ -77,7 +76,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     # --- channel-layer events (handler names follow the event types) --------------------------
 
     async def chat_frame(self, event: dict[str, Any]) -> None:
-        await self.send_html(event["html"])
+        if self.attachment is None:
+            return
+        for frame in streaming.socket_remote_frame(attachment=self.attachment, html=event["html"]):
+            await self.send_html(frame)
 
     async def reply_started(self, event: dict[str, Any]) -> None:
         if self.attachment is None:
@@ -89,12 +91,6 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             channel_name=self.channel_name,
         )
         for frame in frames:
-            await self.send_html(frame)
-
-    async def reply_finished(self, event: dict[str, Any]) -> None:
-        if self.attachment is None:
-            return
-        for frame in streaming.socket_reply_finished(event=event):
             await self.send_html(frame)
 
     async def conversation_titled(self, event: dict[str, Any]) -> None:

@@ -442,6 +442,20 @@ def message_mark_interrupted(*, message_id: int) -> Message:
     return Message.objects.get(pk=message_id)
 
 
+def reply_if_over(*, message_id: int, conversation_id: uuid.UUID | str) -> Message | None:
+    """The reply as it ended, or None while a server process still generates it (one whose
+    generator is gone is marked interrupted). None too if it was deleted."""
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None or message.status not in (
+        Message.Status.PENDING,
+        Message.Status.STREAMING,
+    ):
+        return message
+    if lease_holder(conversation_id) is None:
+        return message_mark_interrupted(message_id=message_id)
+    return None
+
+
 @dataclass(frozen=True)
 class ConnectState:
     conversation: Conversation

@@ -53,6 +53,7 @@ from chat.services import (
     message_retry,
     messages_checkpoint,
     messages_finish,
+    reply_if_over,
 )
 from chat.validation import InputError, SendCommand, parse_frame
 
@@ -433,7 +434,6 @@ async def _generate(h: Hub, live: LiveReply) -> None:
         logger.exception("reply %s failed", job.reply.pk)
         outcome = _failed(streamer, "internal")
     keeper.stop()
-    final: str | None = None  # the last frame, once sent here
     try:
         await streamer.settle()
         # Stored (and the conversation free for the next message) before the page hears:
@@ -455,15 +455,14 @@ async def _generate(h: Hub, live: LiveReply) -> None:
         live.started.set()
         if announce is not None:
             await asyncio.wait([announce], timeout=1.0)
-        final = message_frame(message)
         async with live.lock:
-            await h.publish(live.conversation_id, final, live)
+            await h.publish(live.conversation_id, message_frame(message), live)
     except Exception:
         logger.exception("could not finish reply %s", job.reply.pk)
     finally:
         h.replies.pop(live.conversation_id, None)
         if announce is not None:
-            await _withdraw(h, live, announce, final)
+            await _withdraw(h, live, announce)
     if cancelled:
         raise asyncio.CancelledError
 
@@ -533,31 +532,11 @@ async def _announce(h: Hub, live: LiveReply) -> None:
         logger.exception("could not announce reply %s", live.job.reply.pk)
 
 
-async def _withdraw(
-    h: Hub, live: LiveReply, announce: asyncio.Task[None], final: str | None
-) -> None:
-    """The reply is over: its last frame to every page of the conversation in other
-    processes, then leave its group. A page that asked to watch too late (or whose request
-    raced the group join) still sees how the reply ended; pages that watched get the same
-    frame twice, which swaps the message for itself."""
+async def _withdraw(h: Hub, live: LiveReply, announce: asyncio.Task[None]) -> None:
     try:
         await announce
-        if h.channel is None:  # made only when replies are announced
-            return
-        layer = get_channel_layer()
-        group = group_name(live.conversation_id)
-        if final is not None:
-            await layer.group_send(
-                group,
-                {
-                    "type": "reply.finished",
-                    "origin": h.channel,
-                    "conversation": live.conversation_id,
-                    "reply": live.job.reply.pk,
-                    "html": final,
-                },
-            )
-        await layer.group_discard(group, h.channel)
+        if h.channel is not None:  # made only when replies are announced
+            await get_channel_layer().group_discard(group_name(live.conversation_id), h.channel)
     except Exception:
         logger.exception("could not withdraw reply %s", live.job.reply.pk)
 
@@ -572,8 +551,11 @@ class Attachment:
     owner: Owner
     conversation: Conversation
     frames: list[str]
+    send: Sender | None = None
     watching_remote: bool = False
     remote_reply: int | None = None  # the reply generated elsewhere this page already shows
+    remote_heard: bool = False  # a frame of it came from the process generating it
+    watchdog: asyncio.Task[None] | None = None
 
 
 async def socket_attach(
@@ -601,7 +583,7 @@ async def socket_attach(
     )
     layer = get_channel_layer()
     await layer.group_add(group_name(conversation_id), channel_name)
-    attachment = Attachment(owner=owner, conversation=state.conversation, frames=[])
+    attachment = Attachment(owner=owner, conversation=state.conversation, frames=[], send=send)
     live = h.subscribe(conversation_id, send)
     _warm_model_connections(h)
     message = state.live_message
@@ -622,9 +604,7 @@ async def socket_attach(
         # and the first text reach this page like any other.
         shown = message
     else:
-        await _ask_generator("stream.watch", conversation_id, channel_name)
-        attachment.watching_remote = True
-        attachment.remote_reply = message.pk
+        await _watch_remote(attachment, message.pk, conversation_id, channel_name)
     if state.messages is not None:
         messages = _as_they_stand(state.messages, shown, live)
         attachment.frames.append(snapshot_frame(state.conversation, messages))
@@ -666,13 +646,57 @@ def _warm_model_connections(h: Hub) -> None:
     answers_prepare(min(pages, settings.ORION_MODEL_WARM_CONNECTIONS))
 
 
-async def socket_detach(
-    *, conversation_id: str, send: Sender, channel_name: str, watching_remote: bool
-) -> None:
-    hub().unsubscribe(conversation_id, send)
-    if watching_remote:
+async def socket_detach(*, attachment: Attachment, conversation_id: str, channel_name: str) -> None:
+    if attachment.send is not None:
+        hub().unsubscribe(conversation_id, attachment.send)
+    if attachment.watchdog is not None:
+        attachment.watchdog.cancel()
+    if attachment.watching_remote:
         await _ask_generator("stream.unwatch", conversation_id, channel_name)
     await get_channel_layer().group_discard(group_name(conversation_id), channel_name)
+
+
+REMOTE_SILENCE_SECONDS = 2.0  # a page that hears nothing of a reply elsewhere this long checks
+
+
+async def _watch_remote(
+    attachment: Attachment, reply: int, conversation_id: str, channel_name: str
+) -> None:
+    """Ask the process generating ``reply`` to feed this page, and keep an eye on it."""
+    attachment.watching_remote = True
+    attachment.remote_reply = reply
+    attachment.remote_heard = False
+    await _ask_generator("stream.watch", conversation_id, channel_name)
+    if attachment.watchdog is None or attachment.watchdog.done():
+        attachment.watchdog = asyncio.create_task(
+            _remote_watchdog(attachment, conversation_id, channel_name)
+        )
+
+
+async def _remote_watchdog(attachment: Attachment, conversation_id: str, channel_name: str) -> None:
+    """Requests to watch can go astray: one that left before the generating process joined
+    the conversation's group, or after it left it (the reply ended meanwhile), reaches
+    nobody. A page that has heard nothing of the reply for a while looks it up: if it is
+    over, it is shown as it ended; if not, the page asks again. Only pages that watch a
+    reply in another process run this, so the hot path pays nothing for it."""
+    try:
+        while attachment.watching_remote and attachment.remote_reply is not None:
+            await asyncio.sleep(REMOTE_SILENCE_SECONDS)
+            reply = attachment.remote_reply
+            if attachment.remote_heard or reply is None:
+                return
+            ended = await database_sync_to_async(reply_if_over)(
+                message_id=reply, conversation_id=conversation_id
+            )
+            if reply != attachment.remote_reply:
+                continue  # the page moved on to a newer reply meanwhile
+            if ended is not None:
+                if attachment.send is not None:
+                    await attachment.send(message_frame(ended))
+                return
+            await _ask_generator("stream.watch", conversation_id, channel_name)
+    except Exception:
+        logger.exception("could not check on a reply watched in another process")
 
 
 async def _ask_generator(kind: str, conversation_id: str, channel_name: str) -> None:
@@ -690,23 +714,23 @@ async def socket_reply_started(
     if event.get("origin") == hub().channel:
         return []  # generated here: this process's sockets are fed directly
     reply = event.get("reply")
-    if reply is not None and reply == attachment.remote_reply:
+    if not isinstance(reply, int):
+        return []
+    if reply == attachment.remote_reply:
         # The page opened while this reply was pending: it shows it already. Its request
         # to watch may have gone out before the generating process joined the group, so
         # ask again (watching twice only resends the text so far, in order).
-        await _ask_generator("stream.watch", conversation_id, channel_name)
+        if not attachment.remote_heard:
+            await _ask_generator("stream.watch", conversation_id, channel_name)
         return []
-    await _ask_generator("stream.watch", conversation_id, channel_name)
-    attachment.watching_remote = True
-    attachment.remote_reply = reply
+    await _watch_remote(attachment, reply, conversation_id, channel_name)
     return [event["html"]]
 
 
-def socket_reply_finished(*, event: dict[str, Any]) -> list[str]:
-    """A reply ended somewhere: if in another process, show how it ended."""
-    if event.get("origin") == hub().channel:
-        return []  # generated here: this process's sockets had the last frame directly
-    return [event["html"]]
+def socket_remote_frame(*, attachment: Attachment, html: str) -> list[str]:
+    """A frame from the process generating the reply this page watches."""
+    attachment.remote_heard = True
+    return [html]
 
 
 async def socket_receive(*, attachment: Attachment, raw: str | bytes | None, ip: str) -> list[str]:

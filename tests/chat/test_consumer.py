@@ -526,10 +526,6 @@ async def test_a_page_in_another_process_is_told_and_then_fed_the_reply(settings
         frames.append(event["html"])
         if 'data-status="complete"' in event["html"] and "outerHTML" in event["html"]:
             break
-    # Then, for pages that never got to watch, the last frame again to the whole group.
-    finished = await asyncio.wait_for(layer.receive(elsewhere), 5)
-    while finished["type"] != "reply.finished":
-        finished = await asyncio.wait_for(layer.receive(elsewhere), 5)
     await ws.disconnect()
     snapshot, *rest = frames
     assert 'data-status="streaming"' in snapshot and body_text(snapshot)
@@ -538,34 +534,91 @@ async def test_a_page_in_another_process_is_told_and_then_fed_the_reply(settings
         [{"role": "user", "content": "seen from afar [sim:tokens=20] [sim:slow]"}], 20
     )
     assert body_text(frames[-1]) == expected
-    assert finished["html"] == frames[-1] and finished["origin"] == hub().channel
 
 
-async def test_a_page_is_shown_how_a_reply_elsewhere_ended(settings: Any) -> None:
-    """Whether or not it got to watch the reply; not for replies of its own process."""
+async def _watching_elsewhere(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, status: str = "streaming"
+) -> tuple[WebsocketCommunicator, Conversation, Message, Any, dict[str, Any]]:
+    """A page watching a reply that another process generates (and never answers)."""
     from channels.layers import get_channel_layer
+    from django.core.cache import cache
 
-    from chat.streaming import group_name
+    from chat import streaming
+    from chat.services import lease_key
 
     settings.ORION_SHARED_STREAMS = True
+    monkeypatch.setattr(streaming, "REMOTE_SILENCE_SECONDS", 0.1)
     _, cookie, conversation = await visitor()
-    ws = await connect(conversation, cookie)
-    # The socket has joined the conversation's group once it answers a first frame.
-    await ws.send_to(text_data="{}")
-    assert 'id="composer-error"' in await ws.receive_from(timeout=3)
+    await Message.objects.acreate(conversation=conversation, role="user", content="hi")
+    reply = await Message.objects.acreate(
+        conversation=conversation, role="assistant", status=status, content="Half"
+    )
+    await cache.aset(lease_key(conversation.pk), "another-server-process", 30)
     layer = get_channel_layer()
-    event = {
-        "type": "reply.finished",
-        "origin": "another-process-channel",
-        "conversation": str(conversation.pk),
-        "reply": 7,
-        "html": '<article id="msg-7" hx-swap-oob="outerHTML" data-status="complete"></article>',
-    }
-    await layer.group_send(group_name(conversation.pk), event)
-    assert await ws.receive_from(timeout=5) == event["html"]
-    await layer.group_send(group_name(conversation.pk), {**event, "origin": hub().channel})
-    assert await ws.receive_nothing(timeout=0.3)
+    generator = await layer.new_channel()  # stands for the generating process (silent)
+    await layer.group_add(streaming.group_name(conversation.pk), generator)
+    ws = await connect(conversation, cookie)
+    watch = await asyncio.wait_for(layer.receive(generator), 5)
+    assert watch["type"] == "stream.watch"
+    return ws, conversation, reply, layer, {"generator": generator, "watch": watch}
+
+
+async def test_a_page_that_hears_nothing_of_a_reply_elsewhere_asks_again_then_shows_its_end(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.cache import cache
+
+    from chat.services import lease_key
+
+    ws, conversation, reply, layer, seen = await _watching_elsewhere(settings, monkeypatch)
+    again = await asyncio.wait_for(layer.receive(seen["generator"]), 5)
+    assert again["type"] == "stream.watch"  # its first request may have gone astray
+    reply.status, reply.content = "complete", "All **done**."
+    await reply.asave()
+    frame = await ws.receive_from(timeout=5)  # it ended without a word to this page
     await ws.disconnect()
+    await cache.adelete(lease_key(conversation.pk))
+    assert f'id="msg-{reply.pk}"' in frame and 'data-status="complete"' in frame
+    assert "<strong>done</strong>" in frame
+
+
+async def test_a_page_watching_a_reply_whose_process_died_shows_it_interrupted(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.cache import cache
+
+    from chat.services import lease_key
+
+    ws, conversation, reply, _, _ = await _watching_elsewhere(settings, monkeypatch)
+    await cache.adelete(lease_key(conversation.pk))  # the lease lapsed: nobody generates it
+    frame = await ws.receive_from(timeout=5)
+    await ws.disconnect()
+    assert 'data-status="interrupted"' in frame and "Half" in frame
+    await reply.arefresh_from_db()
+    assert reply.status == "interrupted"
+
+
+async def test_a_page_fed_by_the_generating_process_does_not_look_it_up(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.cache import cache
+
+    from chat.services import lease_key
+
+    ws, conversation, reply, layer, seen = await _watching_elsewhere(settings, monkeypatch)
+    await layer.send(seen["watch"]["reply_channel"], {"type": "chat.frame", "html": "so far"})
+    assert await ws.receive_from(timeout=5) == "so far"
+    reply.status = "complete"
+    await reply.asave()
+    assert await ws.receive_nothing(timeout=0.5)  # it is being fed: no lookup, no new ask
+    await ws.disconnect()
+    await cache.adelete(lease_key(conversation.pk))
+    while True:  # the generator heard the first request and the page's goodbye only
+        try:
+            event = await asyncio.wait_for(layer.receive(seen["generator"]), 0.2)
+        except TimeoutError:
+            break
+        assert event["type"] == "stream.unwatch"
 
 
 async def test_a_reply_that_ends_while_a_page_attaches_is_shown_as_it_ended(
