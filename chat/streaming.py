@@ -554,7 +554,7 @@ class Attachment:
     send: Sender | None = None
     watching_remote: bool = False
     remote_reply: int | None = None  # the reply generated elsewhere this page already shows
-    remote_heard: bool = False  # a frame of it came from the process generating it
+    remote_heard_at: float | None = None  # (loop time) its last frame from its process
     watchdog: asyncio.Task[None] | None = None
 
 
@@ -665,7 +665,7 @@ async def _watch_remote(
     """Ask the process generating ``reply`` to feed this page, and keep an eye on it."""
     attachment.watching_remote = True
     attachment.remote_reply = reply
-    attachment.remote_heard = False
+    attachment.remote_heard_at = None
     await _ask_generator("stream.watch", conversation_id, channel_name)
     if attachment.watchdog is None or attachment.watchdog.done():
         attachment.watchdog = asyncio.create_task(
@@ -676,25 +676,35 @@ async def _watch_remote(
 async def _remote_watchdog(attachment: Attachment, conversation_id: str, channel_name: str) -> None:
     """Requests to watch can go astray: one that left before the generating process joined
     the conversation's group, or after it left it (the reply ended meanwhile), reaches
-    nobody. A page that has heard nothing of the reply for a while looks it up: if it is
-    over, it is shown as it ended; if not, the page asks again. Only pages that watch a
+    nobody; and a generating process can die mid-reply. A page that has heard nothing of
+    the reply for a while looks it up: if it is over, it is shown as it ended (one whose
+    process died, as interrupted); if not, the page asks again. Only pages that watch a
     reply in another process run this, so the hot path pays nothing for it."""
+    loop = asyncio.get_running_loop()
     try:
         while attachment.watching_remote and attachment.remote_reply is not None:
-            await asyncio.sleep(REMOTE_SILENCE_SECONDS)
+            heard = attachment.remote_heard_at
+            quiet_since = loop.time() if heard is None else heard
+            await asyncio.sleep(max(0.0, quiet_since + REMOTE_SILENCE_SECONDS - loop.time()))
             reply = attachment.remote_reply
-            if attachment.remote_heard or reply is None:
+            if reply is None:
                 return
+            heard = attachment.remote_heard_at
+            if heard is not None and loop.time() - heard < REMOTE_SILENCE_SECONDS:
+                continue  # it is being fed
             ended = await database_sync_to_async(reply_if_over)(
                 message_id=reply, conversation_id=conversation_id
             )
             if reply != attachment.remote_reply:
                 continue  # the page moved on to a newer reply meanwhile
             if ended is not None:
+                attachment.watching_remote = False
                 if attachment.send is not None:
                     await attachment.send(message_frame(ended))
                 return
-            await _ask_generator("stream.watch", conversation_id, channel_name)
+            if attachment.remote_heard_at is None:  # never fed: its request may be lost
+                await _ask_generator("stream.watch", conversation_id, channel_name)
+            await asyncio.sleep(REMOTE_SILENCE_SECONDS)
     except Exception:
         logger.exception("could not check on a reply watched in another process")
 
@@ -720,7 +730,7 @@ async def socket_reply_started(
         # The page opened while this reply was pending: it shows it already. Its request
         # to watch may have gone out before the generating process joined the group, so
         # ask again (watching twice only resends the text so far, in order).
-        if not attachment.remote_heard:
+        if attachment.remote_heard_at is None:
             await _ask_generator("stream.watch", conversation_id, channel_name)
         return []
     await _watch_remote(attachment, reply, conversation_id, channel_name)
@@ -729,7 +739,7 @@ async def socket_reply_started(
 
 def socket_remote_frame(*, attachment: Attachment, html: str) -> list[str]:
     """A frame from the process generating the reply this page watches."""
-    attachment.remote_heard = True
+    attachment.remote_heard_at = asyncio.get_running_loop().time()
     return [html]
 
 
