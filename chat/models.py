@@ -58,6 +58,9 @@ class Message(models.Model):
         FAILED = "failed"
         INTERRUPTED = "interrupted"
 
+    # A reply still being generated (or about to be).
+    LIVE_STATUSES = (Status.PENDING, Status.STREAMING)
+
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
@@ -88,7 +91,7 @@ class Message(models.Model):
 
     @property
     def is_live(self) -> bool:
-        return self.status in {self.Status.PENDING, self.Status.STREAMING}
+        return self.status in self.LIVE_STATUSES
 
 
 def message_sql(*names: str) -> tuple[Any, str, list[Field[Any, Any]], list[str]]:

@@ -436,9 +436,9 @@ def messages_finish(*, finished: list[tuple[ReplyJob, ReplyOutcome]]) -> list[No
 def message_mark_interrupted(*, message_id: int) -> Message:
     """A reply whose generator is gone (server restarted mid-answer): say so, offer Retry.
     Returns the message as it now stands (one that finished meanwhile stays as it ended)."""
-    Message.objects.filter(
-        pk=message_id, status__in=[Message.Status.PENDING, Message.Status.STREAMING]
-    ).update(status=Message.Status.INTERRUPTED, error_code="interrupted", done_at=timezone.now())
+    Message.objects.filter(pk=message_id, status__in=Message.LIVE_STATUSES).update(
+        status=Message.Status.INTERRUPTED, error_code="interrupted", done_at=timezone.now()
+    )
     return Message.objects.get(pk=message_id)
 
 
@@ -446,10 +446,7 @@ def reply_if_over(*, message_id: int, conversation_id: uuid.UUID | str) -> Messa
     """The reply as it ended, or None while a server process still generates it (one whose
     generator is gone is marked interrupted). None too if it was deleted."""
     message = Message.objects.filter(pk=message_id).first()
-    if message is None or message.status not in (
-        Message.Status.PENDING,
-        Message.Status.STREAMING,
-    ):
+    if message is None or not message.is_live:
         return message
     if lease_holder(conversation_id) is None:
         return message_mark_interrupted(message_id=message_id)
@@ -470,13 +467,14 @@ def conversation_connect(
     """What a socket needs on connect: the conversation and any reply still in progress
     (and, for a page catching up after a lost connection, every message)."""
     conversation = conversation_get_for_owner(owner=owner, pk=conversation_id)
-    unfinished = (Message.Status.PENDING, Message.Status.STREAMING)
     messages: list[Message] | None = None
     if with_messages:
         messages = message_list(conversation=conversation)
-        live = next((m for m in reversed(messages) if m.status in unfinished), None)
+        live = next((m for m in reversed(messages) if m.is_live), None)
     else:
-        live = conversation.messages.filter(status__in=unfinished).order_by("-id").first()
+        live = (
+            conversation.messages.filter(status__in=Message.LIVE_STATUSES).order_by("-id").first()
+        )
     holder = lease_holder(conversation.pk) if live is not None else None
     return ConnectState(
         conversation=conversation, live_message=live, lease_holder=holder, messages=messages

@@ -232,7 +232,7 @@ def _plain(message: Message) -> bool:
     yet finished (not markdown, nor a reason for failing and Retry)."""
     if message.role == Message.Role.USER:
         return message.status == Message.Status.COMPLETE
-    return message.status in (Message.Status.PENDING, Message.Status.STREAMING)
+    return message.is_live
 
 
 @cache
@@ -551,7 +551,7 @@ class Attachment:
     owner: Owner
     conversation: Conversation
     frames: list[str]
-    send: Sender | None = None
+    send: Sender
     watching_remote: bool = False
     remote_reply: int | None = None  # the reply generated elsewhere this page already shows
     remote_heard_at: float | None = None  # (loop time) its last frame from its process
@@ -647,8 +647,7 @@ def _warm_model_connections(h: Hub) -> None:
 
 
 async def socket_detach(*, attachment: Attachment, conversation_id: str, channel_name: str) -> None:
-    if attachment.send is not None:
-        hub().unsubscribe(conversation_id, attachment.send)
+    hub().unsubscribe(conversation_id, attachment.send)
     if attachment.watchdog is not None:
         attachment.watchdog.cancel()
     if attachment.watching_remote:
@@ -699,8 +698,7 @@ async def _remote_watchdog(attachment: Attachment, conversation_id: str, channel
                 continue  # the page moved on to a newer reply meanwhile
             if ended is not None:
                 attachment.watching_remote = False
-                if attachment.send is not None:
-                    await attachment.send(message_frame(ended))
+                await attachment.send(message_frame(ended))
                 return
             if attachment.remote_heard_at is None:  # never fed: its request may be lost
                 await _ask_generator("stream.watch", conversation_id, channel_name)

@@ -86,8 +86,8 @@ def conversation_delete_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpRes
     return _go(request, reverse("chat:index"))
 
 
-def rate_limited(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if request.headers.get("HX-Request") == "true":  # said in the page; nothing else changes
+def rate_limited(request: HtmxHttpRequest, exception: Exception) -> HttpResponse:
+    if request.htmx:  # said in the page; nothing else changes
         response = render(request, "chat/rate_limited.html#notice", status=429)
         response["HX-Reswap"] = "none"
         return response
