@@ -536,24 +536,34 @@ async def test_a_page_in_another_process_is_told_and_then_fed_the_reply(settings
     assert body_text(frames[-1]) == expected
 
 
-async def _watching_elsewhere(
-    settings: Any, monkeypatch: pytest.MonkeyPatch, status: str = "streaming"
-) -> tuple[WebsocketCommunicator, Conversation, Message, Any, dict[str, Any]]:
-    """A page watching a reply that another process generates (and never answers)."""
-    from channels.layers import get_channel_layer
+async def _reply_elsewhere(
+    settings: Any, status: str = "pending", content: str = ""
+) -> tuple[bytes, Conversation, Message]:
+    """A visitor's conversation whose reply another server process holds the lease for."""
     from django.core.cache import cache
 
-    from chat import streaming
     from chat.services import lease_key
 
-    settings.ORION_SHARED_STREAMS = True
-    monkeypatch.setattr(streaming, "REMOTE_SILENCE_SECONDS", 0.3)
+    settings.ORION_SHARED_STREAMS = True  # on by default with Redis; forced for the in-memory run
     _, cookie, conversation = await visitor()
     await Message.objects.acreate(conversation=conversation, role="user", content="hi")
     reply = await Message.objects.acreate(
-        conversation=conversation, role="assistant", status=status, content="Half"
+        conversation=conversation, role="assistant", status=status, content=content
     )
     await cache.aset(lease_key(conversation.pk), "another-server-process", 30)
+    return cookie, conversation, reply
+
+
+async def _watching_elsewhere(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> tuple[WebsocketCommunicator, Conversation, Message, Any, dict[str, Any]]:
+    """A page watching a reply that another process generates (and never answers)."""
+    from channels.layers import get_channel_layer
+
+    from chat import streaming
+
+    monkeypatch.setattr(streaming, "REMOTE_SILENCE_SECONDS", 0.3)
+    cookie, conversation, reply = await _reply_elsewhere(settings, "streaming", "Half")
     layer = get_channel_layer()
     generator = await layer.new_channel()  # stands for the generating process (silent)
     await layer.group_add(streaming.group_name(conversation.pk), generator)
@@ -667,13 +677,7 @@ async def test_a_page_opened_during_a_reply_elsewhere_shows_its_exchange_once(
     from chat.services import lease_key
     from chat.streaming import group_name
 
-    settings.ORION_SHARED_STREAMS = True
-    _, cookie, conversation = await visitor()
-    await Message.objects.acreate(conversation=conversation, role="user", content="hi")
-    pending = await Message.objects.acreate(
-        conversation=conversation, role="assistant", status="pending"
-    )
-    await cache.aset(lease_key(conversation.pk), "another-server-process", 30)
+    cookie, conversation, pending = await _reply_elsewhere(settings)
     layer = get_channel_layer()
     elsewhere = await layer.new_channel()  # stands for the process generating the reply
     await layer.group_add(group_name(conversation.pk), elsewhere)
@@ -706,13 +710,7 @@ async def test_a_page_that_asked_too_early_asks_again_when_the_reply_is_announce
     from chat.services import lease_key
     from chat.streaming import group_name
 
-    settings.ORION_SHARED_STREAMS = True
-    _, cookie, conversation = await visitor()
-    await Message.objects.acreate(conversation=conversation, role="user", content="hi")
-    pending = await Message.objects.acreate(
-        conversation=conversation, role="assistant", status="pending"
-    )
-    await cache.aset(lease_key(conversation.pk), "another-server-process", 30)
+    cookie, conversation, pending = await _reply_elsewhere(settings)
     layer = get_channel_layer()
     bystander = await layer.new_channel()  # to see when the page has asked
     await layer.group_add(group_name(conversation.pk), bystander)
