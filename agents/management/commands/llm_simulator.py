@@ -1,7 +1,7 @@
 """``manage.py llm_simulator``: run the OpenAI-compatible LLM simulator in the foreground.
 
-Point the app at it with an OpenAI base URL of ``http://HOST:PORT/v1``. Behaviour can also be
-changed per request with ``[sim:...]`` markers; see ``agents.simulator``.
+Point the app at it with an OpenAI base URL of ``http://HOST:PORT/v1``. The flags set the
+defaults; ``[sim:...]`` markers change single replies (see ``agents.simulator``).
 """
 
 from __future__ import annotations
@@ -9,52 +9,37 @@ from __future__ import annotations
 import asyncio
 import gc
 from argparse import ArgumentParser, ArgumentTypeError
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.simulator import DEFAULT_MODEL, LLMSimulator, SimulatorConfig, run_until_stopped
 
-
-def _fraction(value: str) -> float:
-    """argparse type for --error-rate: a float in [0, 1]."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise ArgumentTypeError(f"{value!r} is not a number") from None
-    if not 0.0 <= number <= 1.0:
-        raise ArgumentTypeError("must be between 0.0 and 1.0")
-    return number
+_N = TypeVar("_N", int, float)
 
 
-def _positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ArgumentTypeError(f"{value!r} is not a number") from None
-    if number <= 0:
-        raise ArgumentTypeError("must be positive")
-    return number
+def _bounded(
+    convert: Callable[[str], _N], kind: str, accept: Callable[[_N], bool], rule: str
+) -> Callable[[str], _N]:
+    """An argparse ``type``: ``convert`` the value (``kind`` names it), then check ``accept``."""
+
+    def parse(value: str) -> _N:
+        try:
+            number = convert(value)
+        except ValueError:
+            raise ArgumentTypeError(f"{value!r} is not {kind}") from None
+        if not accept(number):
+            raise ArgumentTypeError(rule)
+        return number
+
+    return parse
 
 
-def _non_negative_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ArgumentTypeError(f"{value!r} is not a number") from None
-    if number < 0:
-        raise ArgumentTypeError("must not be negative")
-    return number
-
-
-def _non_negative_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number < 0:
-        raise ArgumentTypeError("must not be negative")
-    return number
+_fraction = _bounded(float, "a number", lambda x: 0.0 <= x <= 1.0, "must be between 0.0 and 1.0")
+_positive_float = _bounded(float, "a number", lambda x: x > 0, "must be positive")
+_non_negative_float = _bounded(float, "a number", lambda x: x >= 0, "must not be negative")
+_non_negative_int = _bounded(int, "an integer", lambda x: x >= 0, "must not be negative")
 
 
 def config_from_options(options: dict[str, Any]) -> SimulatorConfig:
@@ -139,8 +124,8 @@ class Command(BaseCommand):
 
         def announce(simulator: LLMSimulator) -> None:
             # What is loaded by now lives as long as the process: keep it out of the garbage
-            # collector's full scans, which otherwise stall the event loop for ~100 ms under
-            # a burst of new connections (Django and the simulator make a large heap).
+            # collector's full scans, which otherwise stall the event loop under a burst of
+            # new connections (Django and the simulator make a large heap).
             gc.collect()
             gc.freeze()
             self.stdout.write(
