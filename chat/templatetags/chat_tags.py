@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import template
 from django.utils.safestring import SafeString
 
-from agents.providers import error_text
+from agents.pipeline import error_text
 from chat.rendering import render_markdown
 
 register = template.Library()

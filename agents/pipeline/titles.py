@@ -40,7 +40,9 @@ async def title_suggest(first_message: str) -> str:
             text, _usage = await complete_chat(config, messages, max_tokens=20)
         except ProviderError as exc:
             logger.info("title generation fell back to first words: %s", exc.code)
+        except Exception:  # a title is a nicety: never let it break what asked for it
+            logger.warning("title generation failed; using first words", exc_info=True)
         else:
-            if _tidy(text):
-                return _tidy(text)
+            if title := _tidy(text):
+                return title
     return _tidy(_fallback_title(first_message)) or "New conversation"

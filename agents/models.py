@@ -1,0 +1,1 @@
+"""The agents' models: runs, steps, prompts and providers arrive with the next issue."""

@@ -1,0 +1,32 @@
+"""Model access: the only part of Orion that talks to a model (and imports ``openai``).
+
+Any OpenAI-compatible endpoint works: OpenAI, Azure, vLLM, Ollama, llama.cpp, LM Studio,
+Gemini's and Anthropic's compatibility endpoints, and Orion's own simulator. Modules:
+``config`` (the provider from settings), ``costs``, ``client`` (HTTP clients per event
+loop), ``retries`` (the one retry policy), ``sse`` (parsing a streamed answer),
+``streaming`` (the streamed call), ``completion`` (the non-streamed call), ``errors``
+and ``events`` (what calls raise and yield). Nothing here knows about the chat or the
+answer pipeline.
+"""
+
+from __future__ import annotations
+
+from agents.providers.completion import complete_chat
+from agents.providers.config import ProviderConfig, configured_provider
+from agents.providers.costs import usage_cost
+from agents.providers.errors import ProviderError
+from agents.providers.events import StreamEnd, StreamEvent, TextDelta, Usage
+from agents.providers.streaming import stream_chat
+
+__all__ = [
+    "ProviderConfig",
+    "ProviderError",
+    "StreamEnd",
+    "StreamEvent",
+    "TextDelta",
+    "Usage",
+    "complete_chat",
+    "configured_provider",
+    "stream_chat",
+    "usage_cost",
+]

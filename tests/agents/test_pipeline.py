@@ -1,0 +1,194 @@
+"""The answer pipeline: its public face, the runner and its stages, titles."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+
+import agents.pipeline
+from agents.pipeline import (
+    OFFLINE_REPLY,
+    TITLE_PROMPT,
+    AnswerDone,
+    AnswerError,
+    TextDelta,
+    answer_stream,
+    error_text,
+    model_status,
+    title_suggest,
+)
+from agents.pipeline.events import AnswerEvent
+from agents.pipeline.runner import STAGES, first_answer, stages_load
+from agents.pipeline.stages import AnswerStream, ReplyContext
+from agents.simulator import SimulatorThread, simulated_reply
+from tests.conftest import free_port
+
+HISTORY = [{"role": "user", "content": "hi"}]
+
+
+async def events_of(history: list[dict[str, str]]) -> list[AnswerEvent]:
+    return [event async for event in answer_stream(history=history)]
+
+
+def test_the_pipeline_shows_exactly_its_public_names() -> None:
+    assert set(agents.pipeline.__all__) == {
+        "answer_stream", "AnswerDone", "TextDelta", "Usage", "AnswerError", "error_text",
+        "model_status", "ModelStatus", "OFFLINE_REPLY", "title_suggest", "TITLE_PROMPT",
+    }  # fmt: skip
+    assert inspect.isasyncgenfunction(answer_stream)
+
+
+async def test_an_answer_prepends_the_system_prompt_and_reports_cost(settings: Any) -> None:
+    events = await events_of(HISTORY)
+    *deltas, done = events
+    expected = simulated_reply(
+        [{"role": "system", "content": settings.ORION_SYSTEM_PROMPT}, *HISTORY], 30
+    )
+    assert all(isinstance(e, TextDelta) for e in deltas)
+    assert "".join(e.text for e in deltas if isinstance(e, TextDelta)) == "".join(expected)
+    assert isinstance(done, AnswerDone)
+    assert (done.provider, done.model, done.finish_reason) == (
+        "openai-compatible",
+        "orion-sim-1",
+        "stop",
+    )
+    assert done.usage is not None and done.usage.tokens_out == 30
+    assert done.cost is not None and done.cost > 0
+
+
+async def test_a_failed_answer_is_an_answer_error_a_person_can_read() -> None:
+    with pytest.raises(AnswerError) as failed:
+        await events_of([{"role": "user", "content": "hi [sim:error]"}])
+    assert failed.value.code == "provider_error"
+    assert failed.value.user_message == error_text("provider_error")
+
+
+async def test_offline_mode_answers_honestly_without_a_model(
+    settings: Any, simulator: SimulatorThread
+) -> None:
+    settings.OPENAI_BASE_URL = ""
+    before = simulator.stats()["requests"]
+    events = await events_of(HISTORY)
+    assert events == [
+        TextDelta(OFFLINE_REPLY),
+        AnswerDone(provider="offline", model="", usage=None, cost=None, finish_reason="stop"),
+    ]
+    assert simulator.stats()["requests"] == before
+    assert model_status().offline
+
+
+def test_a_simulated_model_is_labelled_as_such(settings: Any) -> None:
+    assert model_status().simulated
+    settings.ORION_MODEL = "gpt-4o-mini"
+    status = model_status()
+    assert not status.simulated and not status.offline and status.model == "gpt-4o-mini"
+
+
+# --- the runner -------------------------------------------------------------------------------
+
+
+class Passing:
+    name = "passing"
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def answer(self, context: ReplyContext) -> AnswerStream | None:
+        self.asked += 1
+        context.history = [*context.history, {"role": "system", "content": "noted"}]
+        return None
+
+
+class Answering:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.asked = 0
+        self.seen: list[dict[str, str]] = []
+
+    async def answer(self, context: ReplyContext) -> AnswerStream | None:
+        self.asked += 1
+        self.seen = context.history
+        return self._reply()
+
+    async def _reply(self) -> AnswerStream:
+        yield TextDelta(self.name)
+        yield AnswerDone(provider=self.name, model="", usage=None, cost=None, finish_reason="stop")
+
+
+async def test_the_first_stage_that_answers_wins_and_later_ones_are_not_asked() -> None:
+    passing, first, second = Passing(), Answering("first"), Answering("second")
+    context = ReplyContext(history=HISTORY, provider=None)
+    stream = await first_answer([passing, first, second], context)
+    assert [event async for event in stream][0] == TextDelta("first")
+    assert (passing.asked, first.asked, second.asked) == (1, 1, 0)
+    assert first.seen[-1] == {"role": "system", "content": "noted"}  # what stages share
+
+
+async def test_a_list_where_no_stage_answers_is_an_internal_error() -> None:
+    with pytest.raises(AnswerError) as failed:
+        await first_answer([Passing()], ReplyContext(history=HISTORY, provider=None))
+    assert failed.value.code == "internal"
+
+
+def test_the_stages_are_declared_as_data_offline_mode_first() -> None:
+    assert [stage.name for stage in STAGES] == ["offline", "generate"]
+    assert [s.name for s in stages_load(["agents.pipeline.generate.GenerateStage"])] == ["generate"]
+
+
+async def test_offline_mode_answers_before_generation_is_asked() -> None:
+    generate = Answering("generate")
+    stages = [*STAGES[:-1], generate]
+    stream = await first_answer(stages, ReplyContext(history=HISTORY, provider=None))
+    assert [event async for event in stream][0] == TextDelta(OFFLINE_REPLY)
+    assert generate.asked == 0
+
+
+# --- errors people read -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [("timeout", "The model took too long to answer. Please try again."),
+     ("unavailable", "The model could not be reached. Please try again in a moment."),
+     ("dropped", "The connection to the model broke off before the answer was finished."),
+     ("provider_error", "The model provider reported an error. Please try again."),
+     ("rate_limited", "The model provider is busy right now. Please try again in a moment."),
+     ("auth", "The model provider refused Orion's credentials. An administrator needs to "
+              "check the configuration."),
+     ("bad_request", "The model provider could not process this conversation."),
+     ("interrupted", "The answer was interrupted before it finished (the server restarted)."),
+     ("internal", "Something went wrong on our side while answering. Please try again.")],
+)  # fmt: skip
+def test_each_error_code_has_its_words(code: str, words: str) -> None:
+    assert error_text(code) == words
+    assert AnswerError(code).user_message == words
+
+
+def test_an_unknown_code_gets_the_internal_words() -> None:
+    assert error_text("no-such-code") == error_text("internal")
+
+
+# --- titles -----------------------------------------------------------------------------------
+
+
+async def test_a_title_comes_from_the_model() -> None:
+    first = "How do I bake bread at home quickly?"
+    expected = simulated_reply(
+        [{"role": "system", "content": TITLE_PROMPT}, {"role": "user", "content": first}], 20
+    )
+    assert await title_suggest(first) == "".join(expected).strip()
+
+
+async def test_offline_a_title_is_made_of_the_first_words(settings: Any) -> None:
+    settings.OPENAI_BASE_URL = ""
+    assert (
+        await title_suggest("one two three four five six seven") == "one two three four five six…"
+    )
+
+
+async def test_a_failing_model_never_breaks_a_title(settings: Any) -> None:
+    settings.OPENAI_BASE_URL = f"http://127.0.0.1:{free_port()}/v1"
+    assert await title_suggest("  plan   a trip  ") == "plan a trip"
+    assert await title_suggest("") == "New conversation"
