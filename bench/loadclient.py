@@ -1,7 +1,8 @@
-"""Load-client worker processes: browser-like WebSocket chats, and the direct-API baseline.
+"""Load-client worker processes: browser-like WebSocket chats, the direct-API baseline, and
+idle pages.
 
 Each worker is started by ``bench/run.py`` (multiprocessing, spawn). The protocol is the
-same for both kinds:
+same for chats and the baseline:
 
 1. open every connection (sockets to the app, or a warm HTTP keep-alive pool to the
    simulator), then wait on ``ready`` (a barrier shared with the harness and every worker);
@@ -12,6 +13,9 @@ same for both kinds:
 
 Times are taken with ``time.monotonic()`` in the worker itself, so send and receive times
 of a chat always come from the same clock.
+
+Idle pages (``idle_worker``, for ``bench/idle.py``) open their sockets and send nothing;
+their steps are in ``IdleSync``.
 """
 
 from __future__ import annotations
@@ -23,18 +27,18 @@ import json
 import re
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from procs import die_with_parent
+from procs import die_with_parent, raise_nofile
 
 # Frame shapes (templates/chat/ws/): a delta appends to the reply body; every other frame
 # that matters carries the assistant article with its status.
 DELTA_PREFIX = b'<div hx-swap-oob="beforeend:#msg-'
 ASSISTANT_STATUS = re.compile(rb'class="message assistant"[^>]*data-status="(\w+)"')
 COMPOSER_ERROR = re.compile(rb'id="composer-error"[^>]*>([^<]*)<')
-CONNECT_CONCURRENCY = 32  # Daphne (Twisted) listens with a backlog of 50
 
 
 class Barrier(Protocol):
@@ -111,23 +115,27 @@ class Reporter:
         self.queue = queue
         self.sent = False
 
-    def send(self, report: WorkerReport) -> None:
+    def send(self, report: WorkerReport | IdleReport) -> None:
         if not self.sent:
             self.sent = True
             self.queue.put(report, timeout=30)
 
 
 def _run_worker(
-    worker: int, sync: Sync, body: Callable[[Reporter], Coroutine[Any, Any, None]]
+    worker: int,
+    barriers: tuple[Barrier, ...],
+    queue: Queue,
+    body: Callable[[Reporter], Coroutine[Any, Any, None]],
 ) -> None:
     """Run ``body`` to the end; a worker that breaks still reports (its traceback)."""
     die_with_parent()
-    reporter = Reporter(sync.queue)
+    raise_nofile()  # inherited from the harness already; a worker holds thousands of sockets
+    reporter = Reporter(queue)
     try:
         asyncio.run(body(reporter))
     except BaseException:  # reported to the harness, which fails the run loudly
         # Let the harness's barriers fail fast instead of waiting for their timeout.
-        for barrier in (sync.ready, sync.go):
+        for barrier in barriers:
             with contextlib.suppress(Exception):
                 barrier.abort()
         reporter.send(WorkerReport(worker=worker, fatal=traceback.format_exc()))
@@ -164,13 +172,17 @@ async def _finish(
             result.error = f"{unfinished} within {timeout:g} s"
 
 
-def ws_worker(worker: int, chats: list[ChatSpec], port: int, timeout: float, sync: Sync) -> None:
-    """Process entry point: drive ``chats`` against the app on ``port``."""
+def ws_worker(
+    worker: int, chats: list[ChatSpec], port: int, timeout: float, concurrency: int, sync: Sync
+) -> None:
+    """Process entry point: drive ``chats`` against the app on ``port``, opening at most
+    ``concurrency`` sockets at a time."""
 
     async def body(reporter: Reporter) -> None:
-        await _ws_run(worker, chats, port, timeout, sync, reporter)
+        gate = asyncio.Semaphore(concurrency)
+        await _ws_run(worker, chats, port, timeout, gate, sync, reporter)
 
-    _run_worker(worker, sync, body)
+    _run_worker(worker, (sync.ready, sync.go), sync.queue, body)
 
 
 async def _ws_connect(spec: ChatSpec, port: int, gate: asyncio.Semaphore) -> Any:
@@ -255,10 +267,15 @@ def warm_up(chats: list[ChatSpec], port: int, timeout: float) -> list[StreamResu
 
 
 async def _ws_run(
-    worker: int, chats: list[ChatSpec], port: int, timeout: float, sync: Sync, reporter: Reporter
+    worker: int,
+    chats: list[ChatSpec],
+    port: int,
+    timeout: float,
+    gate: asyncio.Semaphore,
+    sync: Sync,
+    reporter: Reporter,
 ) -> None:
     report = WorkerReport(worker=worker, results=[StreamResult() for _ in chats])
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     t0 = time.monotonic()
     opened = await asyncio.gather(
         *(_ws_connect(spec, port, gate) for spec in chats), return_exceptions=True
@@ -293,6 +310,105 @@ async def _ws_run(
             await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout=10)
 
 
+# --- idle pages: sockets opened, then left alone (bench/idle.py) ----------------------------
+
+
+@dataclass(frozen=True)
+class IdleSync:
+    """The idle run's steps, each a barrier shared with the harness and every worker."""
+
+    started: Barrier  # every worker is up: opening starts (the harness's clock for it too)
+    opened: Barrier  # every socket is open or failed: the idle window starts
+    measured: Barrier  # the harness has taken its readings: check the sockets, report
+    queue: Queue
+    barrier_timeout: float
+
+
+@dataclass
+class IdleReport:
+    worker: int
+    sockets: int = 0
+    opened: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # why sockets did not open
+    connect_s: float = 0.0  # time it took to open every socket
+    cpu_open_s: float = 0.0  # this process's CPU time while opening
+    cpu_idle_s: float = 0.0  # ... and over the idle window
+    idle_wall_s: float = 0.0
+    frames: int = 0  # frames the pages received over the idle window
+    closed: int = 0  # sockets that were open and had closed by the window's end
+    fatal: str = ""  # the worker itself broke (traceback)
+
+
+def idle_worker(
+    worker: int, chats: list[ChatSpec], port: int, concurrency: int, sync: IdleSync
+) -> None:
+    """Process entry point: open a page's socket for each of ``chats`` (at most
+    ``concurrency`` opening at a time), keep them open and send nothing."""
+
+    async def body(reporter: Reporter) -> None:
+        await _idle_run(worker, chats, port, asyncio.Semaphore(concurrency), sync, reporter)
+
+    _run_worker(worker, (sync.started, sync.opened, sync.measured), sync.queue, body)
+
+
+async def _count_frames(ws: Any, counter: list[int]) -> None:
+    """Read (and count) what the server sends; returns when the socket closes."""
+    with contextlib.suppress(Exception):
+        async for _frame in ws:
+            counter[0] += 1
+
+
+async def _open_all(
+    report: IdleReport, chats: list[ChatSpec], port: int, gate: asyncio.Semaphore
+) -> list[Any]:
+    """Open every page's socket (bounded by ``gate``); failures are counted by reason."""
+    t0, cpu0 = time.monotonic(), time.process_time()
+    opened = await asyncio.gather(
+        *(_ws_connect(spec, port, gate) for spec in chats), return_exceptions=True
+    )
+    report.connect_s = time.monotonic() - t0
+    report.cpu_open_s = time.process_time() - cpu0
+    sockets = [ws for ws in opened if not isinstance(ws, BaseException)]
+    errors = Counter(  # grouped: long numbers (ports, ids) made alike, HTTP statuses kept
+        re.sub(r"\d{4,}", "N", f"{type(ws).__name__}: {ws}")[:200]
+        for ws in opened
+        if isinstance(ws, BaseException)
+    )
+    report.opened, report.errors = len(sockets), dict(errors)
+    return sockets
+
+
+async def _idle_run(
+    worker: int,
+    chats: list[ChatSpec],
+    port: int,
+    gate: asyncio.Semaphore,
+    sync: IdleSync,
+    reporter: Reporter,
+) -> None:
+    report = IdleReport(worker=worker, sockets=len(chats))
+    await _barrier(sync.started, sync.barrier_timeout)
+    sockets = await _open_all(report, chats, port, gate)
+    frames = [0]
+    readers = [asyncio.create_task(_count_frames(ws, frames)) for ws in sockets]
+    try:
+        _freeze_heap()
+        await _barrier(sync.opened, sync.barrier_timeout)
+        cpu0, t0, frames0 = time.process_time(), time.monotonic(), frames[0]
+        await _barrier(sync.measured, sync.barrier_timeout)
+        report.cpu_idle_s = time.process_time() - cpu0
+        report.idle_wall_s = time.monotonic() - t0
+        report.frames = frames[0] - frames0
+        report.closed = sum(reader.done() for reader in readers)
+        reporter.send(report)
+    finally:
+        closing = [ws.close() for ws in sockets]
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout=20)
+        for reader in readers:
+            reader.cancel()
+
+
 # --- the baseline: the same load straight from the simulator through the OpenAI SDK ---------
 
 
@@ -310,7 +426,7 @@ def api_worker(
     async def body(reporter: Reporter) -> None:
         reporter.send(await _api_run(worker, texts, base_url, model, max_tokens, timeout, sync))
 
-    _run_worker(worker, sync, body)
+    _run_worker(worker, (sync.ready, sync.go), sync.queue, body)
 
 
 async def _api_stream(

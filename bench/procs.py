@@ -1,15 +1,18 @@
 """Child processes and /proc readings for the load benchmark (Linux only).
 
-Every process the harness starts goes through ``Children``: its own session (so a Ctrl-C in
-the terminal reaches the harness first and the shutdown order stays ours), a parent-death
-signal (so a SIGKILLed harness leaves nothing behind) and a bounded stop: SIGTERM to the
-process group, then SIGKILL.
+Every server, simulator and tool the harness starts goes through ``Children``: its own
+session (so a Ctrl-C in the terminal reaches the harness first and the shutdown order stays
+ours), a parent-death signal (so a SIGKILLed harness leaves nothing behind), the open-files
+limit raised, and a bounded stop: SIGTERM to the process group, then SIGKILL. Load clients
+are spawned multiprocessing workers (``worker_processes``) that set the same signal and
+limit themselves, and are joined, then terminated, then killed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import multiprocessing as mp
 import os
 import re
 import resource
@@ -17,12 +20,15 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import IO, Any
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PR_SET_PDEATHSIG = 1
+# Load clients are spawned, not forked: a fresh interpreter, not a copy of the harness.
+SPAWN = mp.get_context("spawn")
 
 
 def raise_nofile(wanted: int = 65_536) -> int:
@@ -91,6 +97,13 @@ class Children:
                 self.stop(proc, timeout=timeout)
 
 
+def _child_setup() -> None:
+    """In the child, before it runs its program: gone when the harness dies, and as many
+    open files as it may have (a server holds one socket per page)."""
+    die_with_parent()
+    raise_nofile()
+
+
 def _child(env: Mapping[str, str], cwd: Path, out: IO[bytes]) -> dict[str, Any]:
     """How every child of the harness runs: its environment and folder, no input, its
     output and errors into ``out``, and gone when the harness dies."""
@@ -100,8 +113,50 @@ def _child(env: Mapping[str, str], cwd: Path, out: IO[bytes]) -> dict[str, Any]:
         "stdin": subprocess.DEVNULL,
         "stdout": out,
         "stderr": subprocess.STDOUT,
-        "preexec_fn": die_with_parent,
+        "preexec_fn": _child_setup,
     }
+
+
+@contextlib.contextmanager
+def worker_processes(
+    name: str, target: Callable[..., None], worker_args: Sequence[tuple[Any, ...]], sync: Any
+) -> Iterator[Sequence[BaseProcess]]:
+    """Start one spawned process per ``worker_args`` (``target(i, *args, sync)``); on the
+    way out, give them time to finish (a moment if the block failed), then stop them."""
+    procs = [
+        SPAWN.Process(target=target, args=(i, *a, sync), daemon=True, name=f"{name}-client-{i}")
+        for i, a in enumerate(worker_args)
+    ]
+    finished = False
+    try:
+        for proc in procs:
+            proc.start()
+        yield procs
+        finished = True
+    finally:
+        for proc in procs:
+            # Finished workers close their sockets and exit; on an error, stop them now.
+            proc.join(timeout=30 if finished else 0.1)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+
+
+def drain(queue: Any, count: int, timeout: float) -> list[Any]:
+    """Up to ``count`` items from a multiprocessing queue, waiting at most ``timeout`` s."""
+    import queue as queue_module
+
+    items: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while len(items) < count:
+        try:
+            items.append(queue.get(timeout=max(0.1, deadline - time.monotonic())))
+        except queue_module.Empty:
+            break
+    return items
 
 
 def run_checked(
@@ -177,12 +232,35 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def peak_rss_mb(pid: int) -> float:
-    """Peak resident set size (VmHWM) of a process, in MiB."""
+def _status_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set size (VmHWM) of a process, in MiB."""
+    return _status_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size (VmRSS) of a process now, in MiB."""
+    return _status_mb(pid, "VmRSS")
+
+
+def open_files(pid: int) -> int:
+    """How many files (sockets included) a process has open now."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def nofile_limit(pid: int) -> int:
+    """A running process's soft limit on open files, from /proc/<pid>/limits (-1: none)."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft = line.split()[3]
+            return -1 if soft == "unlimited" else int(soft)
+    return -1
 
 
 def machine_cpu_seconds() -> tuple[float, float]:

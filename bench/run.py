@@ -12,6 +12,10 @@ The last line printed is the machine-readable result::
 
     bench: streams=... completed=... failed=... ttft_over_ideal_p50_ms=... ...
 
+With ``--idle-sockets N`` it measures something else on the same set-up: what N open chat
+pages cost the server while nobody sends anything (``bench/idle.py``, last line
+``bench-idle: ...``).
+
 See bench/README.md for definitions, the commands and recorded results.
 """
 
@@ -21,7 +25,6 @@ import argparse
 import contextlib
 import json
 import math
-import multiprocessing as mp
 import os
 import re
 import secrets
@@ -42,10 +45,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import idle
 from loadclient import ChatSpec, StreamResult, Sync, WorkerReport, api_worker, warm_up, ws_worker
+from options import QUIET_PCT, QUIET_SECONDS, parse_args
 from procs import (
+    SPAWN,
     Children,
     cpu_seconds,
+    drain,
     free_port,
     machine_cpu_seconds,
     peak_rss_mb,
@@ -54,28 +61,24 @@ from procs import (
     run_checked,
     wait_for_line,
     wait_until,
+    worker_processes,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = str(BASE_DIR / ".venv" / "bin" / "python")
 DAPHNE = str(BASE_DIR / ".venv" / "bin" / "daphne")
 MODEL = "orion-sim-1"
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/orion_bench"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/3"
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 SIM_LATENESS_P99_LIMIT_MS = 10.0
 START_DELAY_S = 0.5  # from "everyone connected" to the shared send instant
 CONNECT_TIMEOUT_S = 180.0
+# Sockets being opened at once, over all client processes: Daphne (Twisted) listens with a
+# backlog of 50, and a connection that overflows it is retried only a second later.
+CONNECT_CONCURRENCY = 32
 # A client process busier than this (share of one core) may itself be delaying frames.
 CLIENT_PROC_BUSY_PCT = 60.0
-# Auto --client-procs: a browser-like socket costs the client little (~0.1 ms per frame), the
-# OpenAI SDK's typed chunks cost it ~8x more, so the baseline is split sooner.
-STREAMS_PER_CLIENT_PROC = {"app": 150, "baseline": 50}
-QUIET_PCT = 30.0  # --wait-quiet: machine-wide busy CPU (% of one core) that counts as quiet
-QUIET_SECONDS = 3  # ... for this many seconds in a row
 
 
-# --- options -------------------------------------------------------------------------------
+# --- the schedule --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -92,117 +95,6 @@ class Schedule:
     def ideal_duration_ms(self) -> float:
         """First token at ttft, then one token every 1/rate s: the last is due at this time."""
         return self.ttft_ms + max(self.tokens - 1, 0) * 1000.0 / self.tokens_per_sec
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="bench/run.py",
-        description="Concurrent streaming chats against Orion, timed against the simulator.",
-    )
-    parser.add_argument("--streams", type=int, default=100, help="concurrent chats (100)")
-    parser.add_argument("--ttft-ms", type=float, default=200.0, help="simulator ttft (200)")
-    parser.add_argument(
-        "--tokens-per-sec", type=float, default=50.0, help="simulator token rate (50)"
-    )
-    parser.add_argument("--tokens", type=int, default=200, help="tokens per reply (200)")
-    parser.add_argument(
-        "--config",
-        choices=("embedded", "services"),
-        default="embedded",
-        help="embedded: SQLite + in-memory channel layer + locmem cache; "
-        "services: PostgreSQL + Redis (DATABASE_URL/REDIS_URL below)",
-    )
-    parser.add_argument(
-        "--server-procs",
-        type=int,
-        default=1,
-        help="Daphne processes (services config only: the in-memory channel layer and cache "
-        "are per process); chats are spread over them round-robin, as a proxy would (1)",
-    )
-    parser.add_argument(
-        "--client-procs",
-        type=int,
-        default=0,
-        help="load-client processes for both runs (0 = auto: one per "
-        f"{STREAMS_PER_CLIENT_PROC['app']} streams for the app, one per "
-        f"{STREAMS_PER_CLIENT_PROC['baseline']} for the baseline, at most one per core)",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds a stream may take after its send"
-    )
-    parser.add_argument("--no-baseline", action="store_true", help="skip the direct-SDK baseline")
-    parser.add_argument(
-        "--warmup",
-        type=int,
-        default=1,
-        help="chats run one at a time before the timed run, so first-request costs (lazy "
-        "imports, template compilation) are not measured; 0 measures a cold server (1)",
-    )
-    parser.add_argument(
-        "--wait-quiet",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="before each timed run, wait up to this long for the rest of the machine to go "
-        f"quiet (< {QUIET_PCT:g}%% of a core busy for {QUIET_SECONDS} s); the machine is "
-        "shared (0)",
-    )
-    parser.add_argument(
-        "--database-url",
-        default=DEFAULT_DATABASE_URL,
-        help="services: PostgreSQL database, dropped and re-created for every run",
-    )
-    parser.add_argument(
-        "--redis-url",
-        default=DEFAULT_REDIS_URL,
-        help="services: Redis (keys are prefixed per run and deleted afterwards)",
-    )
-    parser.add_argument("--json", type=Path, help="also write every number to this JSON file")
-    parser.add_argument(
-        "--py-spy",
-        type=Path,
-        metavar="OUT",
-        help="profile the server with py-spy during the run (.svg flamegraph, .txt collapsed "
-        "stacks, .json speedscope)",
-    )
-    parser.add_argument(
-        "--py-spy-seconds",
-        type=int,
-        default=0,
-        help="how long to profile from the send instant (default: the ideal stream + 2 s)",
-    )
-    parser.add_argument(
-        "--py-spy-extra",
-        default="",
-        help='more py-spy record options, e.g. --py-spy-extra="--threads --idle"',
-    )
-    parser.add_argument(
-        "--py-spy-bin",
-        default=os.environ.get("PY_SPY", "py-spy"),
-        help="py-spy executable (default: $PY_SPY or py-spy on PATH)",
-    )
-    parser.add_argument("--keep-tmp", action="store_true", help="keep logs and the SQLite file")
-    args = parser.parse_args(argv)
-    if args.streams < 1 or args.tokens < 1 or args.tokens_per_sec <= 0 or args.ttft_ms < 0:
-        parser.error("--streams and --tokens must be >= 1, --tokens-per-sec > 0, --ttft-ms >= 0")
-    if args.client_procs < 0 or args.warmup < 0:
-        parser.error("--client-procs and --warmup must be >= 0")
-    if args.server_procs < 1:
-        parser.error("--server-procs must be at least 1")
-    if args.server_procs > 1 and args.config != "services":
-        parser.error("--server-procs > 1 needs --config services (shared channel layer and cache)")
-    for url in (args.database_url, args.redis_url):
-        if urlsplit(url).hostname not in LOCAL_HOSTS:
-            parser.error(f"{url}: the benchmark only talks to services on this machine")
-    cores = os.cpu_count() or 1
-    args.procs = {
-        phase: min(
-            args.streams,
-            args.client_procs or max(1, min(cores, math.ceil(args.streams / per_proc))),
-        )
-        for phase, per_proc in STREAMS_PER_CLIENT_PROC.items()
-    }
-    return args
 
 
 # --- statistics ----------------------------------------------------------------------------
@@ -318,6 +210,7 @@ class Bench:
         self.sim_root = ""
         self.server_pid = 0  # the first server process (the one py-spy records)
         self.server_port = 0
+        self.servers: list[subprocess.Popen[bytes]] = []
         self.server_pids: list[int] = []
         self.server_ports: list[int] = []
         self.version = ""
@@ -367,7 +260,7 @@ class Bench:
 
         try:
             head = git("rev-parse", "--short", "HEAD").strip()
-            changed = git("status", "--porcelain", "--", ".", ":!bench").splitlines()
+            changed = git("status", "--porcelain", "--", ".", ":!bench", ":!.venv").splitlines()
         except (OSError, subprocess.SubprocessError):
             return "unknown (no git)"
         return head + (f" + {len(changed)} uncommitted change(s)" if changed else "")
@@ -408,12 +301,13 @@ class Bench:
             [PYTHON, "manage.py", *command], env=self.env, cwd=BASE_DIR, log=log, timeout=timeout
         )
 
-    def seed(self) -> list[ChatSpec]:
-        """One visitor and conversation per chat: the warm-up chats first, then the timed ones."""
+    def seed(self, texts: list[str]) -> list[ChatSpec]:
+        """One visitor and conversation per chat: the warm-up chats first, then one for each
+        of ``texts``."""
         out = self.tmp / "chats.json"
-        count = self.args.warmup * self.args.server_procs + self.args.streams
+        texts = self.warmup_texts() + texts
         run_checked(
-            [PYTHON, str(BASE_DIR / "bench" / "seed.py"), str(count), str(out)],
+            [PYTHON, str(BASE_DIR / "bench" / "seed.py"), str(len(texts)), str(out)],
             env=self.env,
             cwd=BASE_DIR,
             log=self.tmp / "seed.log",
@@ -422,7 +316,7 @@ class Bench:
         rows = json.loads(out.read_text())
         return [
             ChatSpec(session=row["session"], conversation=row["conversation"], text=text)
-            for row, text in zip(rows, self.warmup_texts() + self.texts(), strict=True)
+            for row, text in zip(rows, texts, strict=True)
         ]
 
     def warmup_texts(self) -> list[str]:
@@ -430,6 +324,25 @@ class Bench:
 
     def texts(self) -> list[str]:
         return [f"bench question {i}" for i in range(self.args.streams)]
+
+    def setup(self, texts: list[str]) -> list[ChatSpec]:
+        """Database, visitors, simulator and warmed-up servers, for a chat per ``texts``;
+        returns those chats, spread over the server processes."""
+        self.version = self.code_version()
+        self.log(f"app code: {self.version}")
+        if self.args.config == "services":
+            self.prepare_services()
+        self.manage("migrate", "--no-input")
+        seeded = self.seed(texts)
+        warm = len(seeded) - len(texts)
+        warmup, chats = seeded[:warm], seeded[warm:]
+        self.log(f"migrated; {len(seeded)} sessions and conversations created")
+        self.start_simulator()
+        self.start_servers()
+        self.warm_up(warmup)
+        for n, chat in enumerate(chats):  # round-robin over the processes, as a proxy would
+            chat.port = self.server_ports[n % len(self.server_ports)]
+        return chats
 
     # -- processes -----------------------------------------------------------------------------
 
@@ -448,20 +361,24 @@ class Bench:
         self.env["OPENAI_BASE_URL"] = f"{self.sim_root}/v1"
         self.log(f"simulator pid {proc.pid} at {self.sim_root}/v1 ({' '.join(cmd[1:])})")
 
-    def start_servers(self) -> list[subprocess.Popen[bytes]]:
-        procs = []
+    def start_servers(self) -> None:
         for n in range(self.args.server_procs):
             port = free_port()
             log = self.tmp / f"server-{n}.log"
             cmd = [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "project.asgi:application"]
             proc = self.children.start(f"server-{n}", cmd, env=self.env, cwd=BASE_DIR, log=log)
             wait_until(partial(port_open, port), timeout=60, what="server", proc=proc, log=log)
+            self.servers.append(proc)
             self.server_pids.append(proc.pid)
+            self.server_ports.append(port)
             self.log(f"server pid {proc.pid} on 127.0.0.1:{port} ({self.args.config} config)")
-            procs.append((proc, port))
-        self.server_pid, self.server_port = procs[0][0].pid, procs[0][1]
-        self.server_ports = [port for _, port in procs]
-        return [proc for proc, _ in procs]
+        self.server_pid, self.server_port = self.server_pids[0], self.server_ports[0]
+
+    def stop_servers(self) -> None:
+        for server in self.servers:
+            self.children.stop(server)
+        self.server_pid = 0
+        self.servers, self.server_pids, self.server_ports = [], [], []
 
     def sim_request(self, path: str, method: str = "GET") -> dict[str, Any]:
         data = b"" if method == "POST" else None
@@ -516,63 +433,36 @@ class Bench:
         name: str,
         target: Callable[..., None],
         worker_args: list[tuple[Any, ...]],
-        on_start: Callable[[], None] | None = None,
+        on_start: Callable[[], object] | None = None,
     ) -> PhaseResult:
         """Start the workers, release them at one instant, collect their reports (bounded)."""
-        ctx = mp.get_context("spawn")
         count = len(worker_args)
-        queue = ctx.Queue()
+        queue = SPAWN.Queue()
         sync = Sync(
-            ready=ctx.Barrier(count + 1),
-            go=ctx.Barrier(count + 1),
-            start_at=ctx.Value("d", 0.0),
+            ready=SPAWN.Barrier(count + 1),
+            go=SPAWN.Barrier(count + 1),
+            start_at=SPAWN.Value("d", 0.0),
             queue=queue,
             barrier_timeout=CONNECT_TIMEOUT_S + 30,
         )
-        procs = [
-            ctx.Process(target=target, args=(i, *a, sync), daemon=True, name=f"{name}-client-{i}")
-            for i, a in enumerate(worker_args)
-        ]
-        reports: list[WorkerReport] = []
-        finished = False
         try:
-            for proc in procs:
-                proc.start()
-            try:
-                sync.ready.wait(timeout=CONNECT_TIMEOUT_S)
-                # After the clients' own warm-up requests, so the stats cover the run alone.
-                self.sim_request("/sim/stats/reset", method="POST")
-                start_at = time.monotonic() + START_DELAY_S
-                sync.start_at.value = start_at
-                sync.go.wait(timeout=30)
-            except threading.BrokenBarrierError:
-                reports = self._drain(queue, count, timeout=5)
-                fatal = "\n".join(r.fatal for r in reports if r.fatal)
-                raise RuntimeError(f"{name}: clients did not get ready\n{fatal}") from None
-            while time.monotonic() < start_at:
-                time.sleep(min(0.001, max(0.0, start_at - time.monotonic())))
-            before = self.probe()
-            if on_start is not None:
-                on_start()
-            deadline = start_at + self.args.timeout + 60
-            reports = self._drain(queue, count, timeout=deadline - time.monotonic())
-            after = self.probe()
-            finished = True
+            with worker_processes(name, target, worker_args, sync):
+                start_at = self._release(name, sync, count)
+                while time.monotonic() < start_at:
+                    time.sleep(min(0.001, max(0.0, start_at - time.monotonic())))
+                before = self.probe()
+                if on_start is not None:
+                    on_start()
+                deadline = start_at + self.args.timeout + 60
+                reports: list[WorkerReport] = drain(
+                    queue, count, timeout=deadline - time.monotonic()
+                )
+                after = self.probe()
         finally:
-            for proc in procs:
-                # Finished workers close their sockets and exit; on an error, stop them now.
-                proc.join(timeout=15 if finished else 0.1)
-                if proc.is_alive():
-                    proc.terminate()
-                    proc.join(timeout=5)
-                if proc.is_alive():
-                    proc.kill()
-                    proc.join(timeout=5)
             queue.close()
         broken = [r.fatal for r in reports if r.fatal]
         if broken or len(reports) != count:
             raise RuntimeError(f"{name}: a client process failed\n" + "\n".join(broken))
-        sim_stats = self.sim_request("/sim/stats")
         results = [result for report in reports for result in report.results]
         return PhaseResult(
             name=name,
@@ -582,38 +472,47 @@ class Bench:
             reports=sorted(reports, key=lambda r: r.worker),
             before=before,
             after=after,
-            sim_stats=sim_stats,
+            sim_stats=self.sim_request("/sim/stats"),
         )
 
-    @staticmethod
-    def _drain(queue: Any, count: int, timeout: float) -> list[WorkerReport]:
-        import queue as queue_module
-
-        reports: list[WorkerReport] = []
-        deadline = time.monotonic() + timeout
-        while len(reports) < count:
-            try:
-                reports.append(queue.get(timeout=max(0.1, deadline - time.monotonic())))
-            except queue_module.Empty:
-                break
-        return reports
+    def _release(self, name: str, sync: Sync, count: int) -> float:
+        """Once every client is connected, set the shared start instant; returns it."""
+        try:
+            sync.ready.wait(timeout=CONNECT_TIMEOUT_S)
+            # After the clients' own warm-up requests, so the stats cover the run alone.
+            self.sim_request("/sim/stats/reset", method="POST")
+            start_at = time.monotonic() + START_DELAY_S
+            sync.start_at.value = start_at
+            sync.go.wait(timeout=30)
+        except threading.BrokenBarrierError:
+            reports = drain(sync.queue, count, timeout=5)
+            fatal = "\n".join(r.fatal for r in reports if r.fatal)
+            raise RuntimeError(f"{name}: clients did not get ready\n{fatal}") from None
+        return start_at
 
     def split(self, items: list[Any], phase: str) -> list[list[Any]]:
         procs = self.args.procs[phase]
         return [items[i::procs] for i in range(procs)]
 
-    def start_profiler(self) -> None:
+    def start_profiler(self, seconds: int = 0) -> subprocess.Popen[bytes]:
+        """py-spy on the (first) server for --py-spy-seconds, else ``seconds``, else the
+        ideal stream and 2 s more."""
         out: Path = self.args.py_spy
         binary = shutil.which(self.args.py_spy_bin) or self.args.py_spy_bin
         fmt = {".txt": "raw", ".json": "speedscope"}.get(out.suffix, "flamegraph")
-        seconds = self.args.py_spy_seconds or math.ceil(self.schedule.ideal_duration_ms / 1000 + 2)
+        seconds = (
+            self.args.py_spy_seconds
+            or seconds
+            or math.ceil(self.schedule.ideal_duration_ms / 1000 + 2)
+        )
         cmd = [binary, "record", "--pid", str(self.server_pid), "--output", str(out)]
         cmd += ["--format", fmt, "--duration", str(seconds), "--nonblocking"]
         cmd += shlex.split(self.args.py_spy_extra)
-        self.children.start(
+        proc = self.children.start(
             "py-spy", cmd, env=os.environ, cwd=BASE_DIR, log=self.tmp / "py-spy.log"
         )
         self.log(f"py-spy recording the server for {seconds} s into {out}")
+        return proc
 
     # -- the whole run -----------------------------------------------------------------------------
 
@@ -625,23 +524,12 @@ class Bench:
             f"{sched.ttft_ms:g} ms ttft, {sched.tokens_per_sec:g} tok/s, {sched.tokens} tokens "
             f"(ideal {sched.ideal_duration_ms:.0f} ms); work dir {self.tmp}"
         )
-        self.version = self.code_version()
-        self.log(f"app code: {self.version}")
-        if args.config == "services":
-            self.prepare_services()
-        self.manage("migrate", "--no-input")
-        seeded = self.seed()
-        warm = args.warmup * args.server_procs
-        warmup, chats = seeded[:warm], seeded[warm:]
-        self.log(f"migrated; {len(seeded)} sessions and conversations created")
-        self.start_simulator()
-        servers = self.start_servers()
-        self.warm_up(warmup)
-        for n, chat in enumerate(chats):  # round-robin over the processes, as a proxy would
-            chat.port = self.server_ports[n % len(self.server_ports)]
+        chats = self.setup(self.texts())
         self.wait_quiet()
+        concurrency = self.connect_concurrency("app")
         worker_args: list[tuple[Any, ...]] = [
-            (part, self.server_port, float(args.timeout)) for part in self.split(chats, "app")
+            (part, self.server_port, float(args.timeout), concurrency)
+            for part in self.split(chats, "app")
         ]
         app = self.run_phase(
             "app",
@@ -651,10 +539,7 @@ class Bench:
         )
         # Summed over the server processes: the memory the app needs for this load.
         app.server_peak_rss_mb = sum(peak_rss_mb(pid) for pid in self.server_pids)
-        for server in servers:
-            self.children.stop(server)
-        self.server_pid = 0
-        self.server_pids, self.server_ports = [], []
+        self.stop_servers()
         baseline = None
         if not args.no_baseline:
             time.sleep(1.0)  # let the simulator finish any title requests from the app
@@ -665,6 +550,11 @@ class Bench:
             ]
             baseline = self.run_phase("baseline", api_worker, baseline_args)
         return app, baseline
+
+    def connect_concurrency(self, phase: str) -> int:
+        """Sockets each client process of ``phase`` may be opening at once: a share of
+        ``CONNECT_CONCURRENCY``, so the server's listen backlog does not overflow."""
+        return max(1, math.ceil(CONNECT_CONCURRENCY / self.args.procs[phase]))
 
     def close(self) -> None:
         self.children.stop_all()
@@ -863,13 +753,19 @@ def sigterm_as_interrupt() -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def run_chats(bench: Bench) -> Callable[[], None]:
+    """The concurrent-chats run; returns what prints its report."""
+    app, baseline = bench.run()
+    return partial(report, bench.args, app, baseline, bench.version)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     raise_nofile()
     bench = Bench(args)
     with sigterm_as_interrupt():
         try:
-            app, baseline = bench.run()
+            show_report = idle.run(bench) if args.idle_sockets else run_chats(bench)
         except KeyboardInterrupt:
             print("[bench] interrupted; stopping everything", file=sys.stderr)
             return 130
@@ -878,7 +774,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         finally:
             bench.close()
-    report(args, app, baseline, bench.version)
+    show_report()
     return 0
 
 

@@ -1,4 +1,4 @@
-"""CPU per streamed call and per token: the OpenAI SDK's streaming against Orion's own path.
+"""CPU per streamed call and per token of the HTTP clients the app could stream a reply with.
 
     .venv/bin/python bench/sdk_cost.py [--streams 50] [--tokens 50] [--rounds 5]
 
@@ -9,39 +9,241 @@ alternately with 1-token and ``--tokens``-token replies, and takes this process'
 (``time.process_time``) over each round. Per token is the difference between a long and
 a short round, divided by the extra tokens; per call is what a stream costs besides its
 tokens (a 1-token round's CPU divided by the streams, less one token). Connections are
-open before the timed rounds (one warm-up round each), as they are in the app. The
-medians over the rounds are printed.
+open before the timed rounds (one warm-up round each) and kept alive between rounds, as
+they are in the app; the simulator's connection count checks that no timed round opened
+new ones. Rounds are interleaved over the clients, so a change of machine speed hits them
+alike; the medians over the rounds and their spread (lowest to highest) are printed.
 
-Clients:
+Every client is written out here, so the comparison does not move with the app's code.
+All of them send the same request (``stream_options.include_usage``, as the app asks):
 
-- ``sdk``: ``openai.AsyncOpenAI(...).chat.completions.create(stream=True)``, the SDK's own
-  HTTP stack, typed chunks (what the bench's baseline runs);
-- ``sdk-lean``: the same SDK calls on the client ``agents.providers`` configures, over
-  Orion's transport;
-- ``orion-httpx``: ``agents.providers.stream_chat`` with ``ORION_MODEL_HTTP=httpx``;
-- ``orion-lean``: ``agents.providers.stream_chat`` as the app runs it.
+- ``sdk``: ``openai.AsyncOpenAI`` on its own HTTP stack (httpx), ``stream=True``, typed
+  chunks (what ``bench/run.py``'s baseline runs);
+- ``sdk-aiohttp``: ``openai.AsyncOpenAI`` with ``http_client=openai.DefaultAioHttpClient()``,
+  ``chat.completions.with_streaming_response.create(stream=True)``, the server-sent events
+  read raw (``iter_bytes``) and parsed by ``SSEParser``;
+- ``aiohttp``: a plain ``aiohttp.ClientSession`` POSTing to ``/chat/completions`` with the
+  bearer header, reading the body with ``response.content.readany()`` into ``SSEParser``;
+- ``lean``: only if ``agents.transport`` can be imported (the transport of commit af80efc):
+  ``httpx2.AsyncClient(transport=LeanTransport())``, the body read raw (``aiter_raw``)
+  into ``SSEParser``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
+import http.client
+import json
 import os
 import re
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from decimal import Decimal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = str(BASE_DIR / ".venv" / "bin" / "python")
 MODEL = "orion-sim-1"
+QUESTION = "How do streamed replies cost CPU?"
+POOL = 1000  # connections each client may keep: more than any round opens
+KEEPALIVE_S = 600.0  # idle keep-alive: longer than the whole run (httpx's default is 5 s)
 
-Stream = Callable[[int], Awaitable[int]]  # max_tokens -> characters received
+Stream = Callable[[int], Awaitable[int]]  # max_tokens -> characters of text received
+Closer = Callable[[], Awaitable[None]]
+
+_decode_json = json.JSONDecoder().raw_decode
+
+
+class SSEParser:
+    """The shared reader of a raw streamed body: server-sent events separated by a blank
+    line, each ``data:`` payload a JSON chunk whose ``choices[].delta.content`` is text,
+    until ``data: [DONE]``. A read may hold several events or part of one."""
+
+    __slots__ = ("buffer", "done")
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.done = False
+
+    def feed(self, data: bytes) -> list[str]:
+        """Text in the events completed by ``data``."""
+        *events, self.buffer = (self.buffer + data).split(b"\n\n")
+        texts: list[str] = []
+        for event in events:
+            for line in event.splitlines():
+                if not line.startswith(b"data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == b"[DONE]":
+                    self.done = True
+                    return texts
+                chunk, _end = _decode_json(payload.decode())
+                for choice in chunk.get("choices") or ():
+                    content = (choice.get("delta") or {}).get("content")
+                    if content:
+                        texts.append(content)
+        return texts
+
+
+async def read_sse(reads: AsyncIterator[bytes]) -> int:
+    """Characters of text in a raw streamed body; fails if it ends before ``[DONE]``.
+
+    Reads to the end of the body even after ``[DONE]``: a body left unfinished cannot
+    go back to the pool, and its connection would be closed."""
+    parser = SSEParser()
+    received = 0
+    async for data in reads:
+        for text in parser.feed(data):
+            received += len(text)
+    if not parser.done:
+        raise RuntimeError("the stream ended before [DONE]")
+    return received
+
+
+def request_body(max_tokens: int) -> dict[str, Any]:
+    return {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": QUESTION}],
+        "max_tokens": max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+# --- the clients ---------------------------------------------------------------------------
+
+
+def sdk_client(base_url: str) -> tuple[Stream, Closer]:
+    """The SDK on its own httpx stack, typed chunks."""
+    import httpx2
+    import openai
+
+    client = openai.AsyncOpenAI(
+        base_url=base_url,
+        api_key="x",
+        max_retries=0,
+        http_client=openai.DefaultAsyncHttpxClient(
+            limits=httpx2.Limits(
+                max_connections=POOL, max_keepalive_connections=POOL, keepalive_expiry=KEEPALIVE_S
+            )
+        ),
+    )
+
+    async def stream(max_tokens: int) -> int:
+        received = 0
+        chunks = await client.chat.completions.create(**request_body(max_tokens))
+        async for chunk in chunks:
+            if chunk.choices and chunk.choices[0].delta.content:
+                received += len(chunk.choices[0].delta.content)
+        return received
+
+    return stream, client.close
+
+
+def sdk_aiohttp_client(base_url: str) -> tuple[Stream, Closer]:
+    """The SDK on aiohttp (``DefaultAioHttpClient``), its body read raw."""
+    import httpx2
+    import openai
+
+    client = openai.AsyncOpenAI(
+        base_url=base_url,
+        api_key="x",
+        max_retries=0,
+        http_client=openai.DefaultAioHttpClient(
+            limits=httpx2.Limits(
+                max_connections=POOL, max_keepalive_connections=POOL, keepalive_expiry=KEEPALIVE_S
+            )
+        ),
+    )
+    create = client.chat.completions.with_streaming_response.create
+
+    async def stream(max_tokens: int) -> int:
+        async with create(**request_body(max_tokens)) as response:
+            return await read_sse(response.iter_bytes())
+
+    return stream, client.close
+
+
+def aiohttp_client(base_url: str) -> tuple[Stream, Closer]:
+    """A plain aiohttp session: one POST, the body read with ``readany``."""
+    import aiohttp
+
+    session: aiohttp.ClientSession | None = None
+    url = base_url.rstrip("/") + "/chat/completions"
+    headers = {"Authorization": "Bearer x", "Content-Type": "application/json"}
+
+    async def stream(max_tokens: int) -> int:
+        nonlocal session
+        if session is None:  # made on the running loop, as aiohttp wants
+            connector = aiohttp.TCPConnector(limit=POOL, keepalive_timeout=KEEPALIVE_S)
+            session = aiohttp.ClientSession(connector=connector)
+        body = json.dumps(request_body(max_tokens)).encode()
+        async with session.post(url, data=body, headers=headers) as response:
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}")
+            return await read_sse(_readany(response.content))
+
+    async def close() -> None:
+        if session is not None:
+            await session.close()
+
+    return stream, close
+
+
+async def _readany(content: Any) -> AsyncIterator[bytes]:
+    while data := await content.readany():
+        yield data
+
+
+def lean_client(base_url: str) -> tuple[Stream, Closer] | None:
+    """Commit af80efc's lean transport under httpx; None where it does not exist."""
+    try:
+        from agents.transport import LeanTransport
+    except ImportError:
+        return None
+    import httpx2
+
+    client = httpx2.AsyncClient(transport=LeanTransport())
+    url = base_url.rstrip("/") + "/chat/completions"
+    headers = {"Authorization": "Bearer x", "Content-Type": "application/json"}
+
+    async def stream(max_tokens: int) -> int:
+        body = json.dumps(request_body(max_tokens)).encode()
+        request = client.build_request("POST", url, headers=headers, content=body)
+        response = await client.send(request, stream=True)
+        try:
+            if response.status_code != 200:
+                raise RuntimeError(f"HTTP {response.status_code}")
+            return await read_sse(response.aiter_raw())
+        finally:
+            await response.aclose()
+
+    return stream, client.aclose
+
+
+def clients(base_url: str) -> dict[str, tuple[Stream, Closer]]:
+    made = {
+        "sdk": sdk_client(base_url),
+        "sdk-aiohttp": sdk_aiohttp_client(base_url),
+        "aiohttp": aiohttp_client(base_url),
+    }
+    lean = lean_client(base_url)
+    if lean is not None:
+        made["lean"] = lean
+    else:
+        print("lean: agents.transport cannot be imported here; not measured")
+    return made
+
+
+# --- the simulator -------------------------------------------------------------------------
 
 
 def start_simulator(ttft_ms: float) -> tuple[subprocess.Popen[str], str]:
@@ -62,72 +264,28 @@ def start_simulator(ttft_ms: float) -> tuple[subprocess.Popen[str], str]:
     return proc, match.group(1)
 
 
-def clients(base_url: str) -> dict[str, Stream]:
-    import httpx2
-    import openai
+class SimStats:
+    """The simulator's ``/sim/stats`` over one kept-alive connection, so that reading
+    them does not itself count as a connection."""
 
-    from agents.providers import ProviderConfig, TextDelta, _client, stream_chat
+    def __init__(self, base_url: str) -> None:
+        parts = urlsplit(base_url)
+        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, 10)
 
-    question = "How do streamed replies cost CPU?"
+    def call(self, path: str, method: str = "GET") -> dict[str, Any]:
+        self.conn.request(method, path, body=b"" if method == "POST" else None)
+        document: dict[str, Any] = json.loads(self.conn.getresponse().read())
+        return document
 
-    def config(http: str) -> ProviderConfig:
-        return ProviderConfig(
-            name="bench",
-            base_url=base_url,
-            api_key="x",
-            model=MODEL,
-            timeout=60.0,
-            connect_timeout=10.0,
-            max_retries=0,
-            price_in_per_1k=Decimal(0),
-            price_out_per_1k=Decimal(0),
-            http=http,
-        )
+    def connections(self) -> int:
+        """Connections the simulator has accepted since it started."""
+        return int(self.call("/sim/stats")["connections"])
 
-    def sdk_stream(client: openai.AsyncOpenAI) -> Stream:
-        async def stream(max_tokens: int) -> int:
-            received = 0
-            chunks = await client.chat.completions.create(
-                model=MODEL,
-                messages=[{"role": "user", "content": question}],
-                max_tokens=max_tokens,
-                stream=True,
-                stream_options={"include_usage": True},
-            )
-            async for chunk in chunks:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    received += len(chunk.choices[0].delta.content)
-            return received
+    def close(self) -> None:
+        self.conn.close()
 
-        return stream
 
-    def orion_stream(http: str) -> Stream:
-        provider = config(http)
-
-        async def stream(max_tokens: int) -> int:
-            received = 0
-            messages = [{"role": "user", "content": question}]
-            async for event in stream_chat(provider, messages, max_tokens=max_tokens):
-                if isinstance(event, TextDelta):
-                    received += len(event.text)
-            return received
-
-        return stream
-
-    plain_sdk = openai.AsyncOpenAI(
-        base_url=base_url,
-        api_key="x",
-        max_retries=0,
-        http_client=openai.DefaultAsyncHttpxClient(
-            limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=1000)
-        ),
-    )
-    return {
-        "sdk": sdk_stream(plain_sdk),
-        "sdk-lean": sdk_stream(_client(config("lean"))),
-        "orion-httpx": orion_stream("httpx"),
-        "orion-lean": orion_stream("lean"),
-    }
+# --- measuring -----------------------------------------------------------------------------
 
 
 async def round_cpu(stream: Stream, streams: int, tokens: int) -> float:
@@ -141,29 +299,82 @@ async def round_cpu(stream: Stream, streams: int, tokens: int) -> float:
     return cpu
 
 
-async def measure(base_url: str, streams: int, tokens: int, rounds: int) -> None:
-    runs = clients(base_url)
-    for stream in runs.values():  # first-call costs, and a pool of open connections
+@dataclass
+class Cost:
+    """Per-round estimates (ms) of one client, and the connections its timed rounds opened."""
+
+    per_call: list[float]
+    per_token: list[float]
+    opened: int
+
+    @staticmethod
+    def of(short: list[float], long: list[float], streams: int, tokens: int, opened: int) -> Cost:
+        extra = streams * (tokens - 1)
+        per_token = [(b - a) / extra * 1000 for a, b in zip(short, long, strict=True)]
+        per_call = [a / streams * 1000 - t for a, t in zip(short, per_token, strict=True)]
+        return Cost(per_call, per_token, opened)
+
+
+async def measure(
+    runs: dict[str, tuple[Stream, Closer]], stats: SimStats, streams: int, tokens: int, rounds: int
+) -> dict[str, Cost]:
+    for stream, _close in runs.values():  # first-call costs, and a pool of open connections
         await round_cpu(stream, streams, 2)
     short: dict[str, list[float]] = {name: [] for name in runs}
     long: dict[str, list[float]] = {name: [] for name in runs}
+    opened = dict.fromkeys(runs, 0)
     for _ in range(rounds):  # interleaved, so a change of machine speed hits every client
-        for name, stream in runs.items():
+        for name, (stream, _close) in runs.items():
+            before = stats.connections()
             short[name].append(await round_cpu(stream, streams, 1))
             long[name].append(await round_cpu(stream, streams, tokens))
-    print(f"{streams} concurrent streams, 1 and {tokens} tokens, {rounds} rounds (medians):")
-    print(f"{'client':<12} {'ms CPU per call':>16} {'ms CPU per token':>17}")
-    results = {}
-    for name in runs:
-        extra = [b - a for a, b in zip(short[name], long[name], strict=True)]
-        per_token = statistics.median(extra) / (streams * (tokens - 1)) * 1000
-        per_call = statistics.median(short[name]) / streams * 1000 - per_token
-        results[name] = (per_call, per_token)
-        print(f"{name:<12} {per_call:>16.3f} {per_token:>17.4f}")
-    for sdk, orion in (("sdk-lean", "orion-lean"), ("sdk", "orion-httpx")):
-        call = results[sdk][0] - results[orion][0]
-        token = results[sdk][1] - results[orion][1]
-        print(f"{sdk} - {orion}: {call:+.3f} ms per call, {token:+.4f} ms per token")
+            opened[name] += stats.connections() - before
+    return {name: Cost.of(short[name], long[name], streams, tokens, opened[name]) for name in runs}
+
+
+def spread(values: list[float], digits: int) -> str:
+    low, mid, high = (
+        f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values))
+    )
+    return f"{mid} ({low}-{high})"
+
+
+def report(costs: dict[str, Cost], streams: int, tokens: int, rounds: int) -> None:
+    print(
+        f"{streams} concurrent streams, 1 and {tokens} tokens, {rounds} rounds: "
+        "median (lowest-highest) over the rounds"
+    )
+    print(f"{'client':<12} {'ms CPU per call':>24} {'ms CPU per token':>27} {'new conns':>10}")
+    for name, cost in costs.items():
+        print(
+            f"{name:<12} {spread(cost.per_call, 3):>24} {spread(cost.per_token, 4):>27} "
+            f"{cost.opened:>10}"
+        )
+    if any(cost.opened for cost in costs.values()):
+        print("!!! new connections were opened in timed rounds: their per call includes them")
+    call = min(costs, key=lambda n: statistics.median(costs[n].per_call))
+    token = min(costs, key=lambda n: statistics.median(costs[n].per_token))
+    print(f"cheapest per call: {call}; per token: {token}")
+    print(
+        f"sdk-cost: streams={streams} tokens={tokens} rounds={rounds} "
+        + " ".join(
+            f"{name}={statistics.median(c.per_call):.3f}/{statistics.median(c.per_token):.4f}"
+            for name, c in costs.items()
+        )
+    )
+
+
+async def main_async(base_url: str, streams: int, tokens: int, rounds: int) -> None:
+    runs = clients(base_url)
+    stats = SimStats(base_url)
+    try:
+        costs = await measure(runs, stats, streams, tokens, rounds)
+    finally:
+        stats.close()
+        for _stream, close in runs.values():
+            with contextlib.suppress(Exception):
+                await close()
+    report(costs, streams, tokens, rounds)
 
 
 def main() -> None:
@@ -173,17 +384,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--ttft-ms", type=float, default=50.0)
     args = parser.parse_args()
-    if args.tokens < 2:
-        parser.error("--tokens must be at least 2")
-
-    sys.path.insert(0, str(BASE_DIR))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    import django
-
-    django.setup()
+    if args.tokens < 2 or args.streams < 1 or args.rounds < 1:
+        parser.error("--tokens must be at least 2, --streams and --rounds at least 1")
+    sys.path.insert(0, str(BASE_DIR))  # for agents.transport, where it exists
     simulator, base_url = start_simulator(args.ttft_ms)
     try:
-        asyncio.run(measure(base_url, args.streams, args.tokens, args.rounds))
+        asyncio.run(main_async(base_url, args.streams, args.tokens, args.rounds))
     finally:
         simulator.terminate()
         simulator.wait(10)
