@@ -1,42 +1,62 @@
-"""Group commits: one round trip (or thread hop) for every burst of work from the event loop.
+"""Group commits: one thread hop for every burst of work from the event loop.
 
-Each ``database_sync_to_async`` call hands work to the database thread, and every query
-in it gives up the GIL and must win it back from a busy event loop (up to the 5 ms switch
-interval each time). A hundred people sending at once would queue a hundred hops of
-several queries each, so concurrent submissions share one hop instead. A batch of sends
-is taken once nothing has been added to it for a millisecond and a few loop passes (so a
-burst read over a few milliseconds goes in one piece, and a lone send waits a
-millisecond); other batches once a pass of the event loop adds nothing. Whatever arrives
-while a batch runs goes together in the next.
+Each ``database_sync_to_async`` call hands work to the database thread. A hundred people
+sending at once would queue a hundred hops of several queries each; concurrent
+submissions share one hop instead. A batch is taken once nothing has been added to it for
+a quiet moment and a few passes of the event loop (a burst of frames is read over a few
+milliseconds and reaches ``submit`` a few passes after it was read), or after a longest
+wait. Whatever arrives while a batch runs goes together in the next.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
-import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, Protocol, TypeVar
 
 T = TypeVar("T")
-BURST_QUIET = 0.001  # seconds without a new send that end a batch of sends
-_QUIET_PASSES = 4  # and loop passes without one
-_MAX_SETTLE = 0.01  # the longest a batch waits for more
 R = TypeVar("R")
+
+BURST_QUIET = 0.001  # seconds without a new send that end a batch of sends
+QUIET_PASSES = 4  # ... and loop passes without one
+MAX_SETTLE = 0.01  # the longest a batch waits for more
+
+
+class Clock(Protocol):
+    def time(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class LoopClock:
+    """The running event loop's clock."""
+
+    def time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 class Batcher(Generic[T, R]):
     def __init__(
-        self, work: Callable[[list[T]], Awaitable[Sequence[R | Exception]]], *, quiet: float = 0.0
+        self,
+        work: Callable[[list[T]], Awaitable[Sequence[R | Exception]]],
+        *,
+        quiet: float = 0.0,
+        max_settle: float = MAX_SETTLE,
+        clock: Clock | None = None,
     ) -> None:
         """``work`` gets a list of items and returns one result (or exception) per item.
 
-        A batch is taken once nothing has been added to it for ``quiet`` seconds (with 0, once
-        a pass of the event loop adds nothing), or after ``_MAX_SETTLE`` at the most.
+        With ``quiet`` 0, a batch is taken at the first pass of the event loop that adds
+        nothing; otherwise once nothing was added for ``quiet`` seconds and
+        ``QUIET_PASSES`` passes, or after ``max_settle`` seconds at the most.
         """
         self._work = work
         self._quiet = quiet
+        self._max_settle = max_settle
+        self._clock = clock or LoopClock()
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -67,79 +87,23 @@ class Batcher(Generic[T, R]):
             self._task = None
 
     async def _settle(self) -> None:
-        """Let the event loop go round until the queue has been still for a moment.
-
-        A burst of sends arrives over a few milliseconds (the clients' frames trickle in,
-        the sockets are read in one pass and the consumers run in later ones); taking the
-        queue at the first pass that adds nothing would split it into a batch of a few and a
-        batch of the rest that waits for the first.
-        """
-        loop = asyncio.get_running_loop()
-        started = last_change = loop.time()
+        """Let the event loop go round until the queue has been still for a moment."""
+        clock = self._clock
+        started = last_change = clock.time()
         queued = len(self._queue)
-        # A frame read in one pass reaches ``submit`` a few passes later, so a long pass
-        # spent reading sockets adds nothing yet: stillness must also last a few passes.
-        passes_needed = _QUIET_PASSES if self._quiet else 1
+        passes_needed = QUIET_PASSES if self._quiet else 1
         still = 0
         while True:
             await asyncio.sleep(0)
-            now = loop.time()
+            now = clock.time()
             if len(self._queue) != queued:
                 queued, last_change, still = len(self._queue), now, 0
                 continue
             still += 1
-            if now - started >= _MAX_SETTLE:
+            if now - started >= self._max_settle:
                 return
             if now - last_change >= self._quiet:
                 if still >= passes_needed:
                     return
             else:  # wait out the rest of the quiet moment (a new frame wakes the loop anyway)
-                await asyncio.sleep(min(last_change + self._quiet, started + _MAX_SETTLE) - now)
-
-
-GC_MAX_DEFER = 0.25  # seconds: the longest overlapping bursts keep the collector off
-
-
-class _GcDeferral:
-    holders = 0
-    off_since: float | None = None  # when the collector was turned off here (None: it was not)
-    timer: asyncio.TimerHandle | None = None
-
-    @classmethod
-    def restore(cls) -> None:
-        if cls.off_since is not None:
-            gc.enable()
-            cls.off_since = None
-        if cls.timer is not None:
-            cls.timer.cancel()
-            cls.timer = None
-
-
-@contextmanager
-def gc_deferred() -> Iterator[None]:
-    """Keep Python's cyclic garbage collector off while the body runs (on the event loop).
-
-    A burst of sends allocates enough to trigger several collections, and one of an older
-    generation takes ~5 ms: that is time between every person in the burst and their
-    first token. With the collector off until the burst's model requests are out, the
-    collection runs once, afterwards, while the model thinks. Overlapping holders share
-    one deferral, which never lasts past ``GC_MAX_DEFER`` (a timer turns the collector
-    back on even if a holder is stuck); a collector that was off already stays off.
-    """
-    state = _GcDeferral
-    if state.holders == 0 and gc.isenabled():
-        gc.disable()
-        state.off_since = time.monotonic()
-        try:
-            state.timer = asyncio.get_running_loop().call_later(GC_MAX_DEFER, state.restore)
-        except RuntimeError:  # no event loop: the holders' own exits restore it
-            state.timer = None
-    state.holders += 1
-    try:
-        yield
-    finally:
-        state.holders -= 1
-        if state.off_since is not None and (
-            state.holders == 0 or time.monotonic() - state.off_since > GC_MAX_DEFER
-        ):
-            state.restore()
+                await clock.sleep(min(last_change + self._quiet, started + self._max_settle) - now)

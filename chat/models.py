@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, cast
 
 from django.conf import settings
-from django.db import connections, models, router
-from django.db.models import Field, Q
+from django.db import models
+from django.db.models import Q
 
 
 class Conversation(models.Model):
@@ -92,12 +91,3 @@ class Message(models.Model):
     @property
     def is_live(self) -> bool:
         return self.status in self.LIVE_STATUSES
-
-
-def message_sql(*names: str) -> tuple[Any, str, list[Field[Any, Any]], list[str]]:
-    """For hand-written SQL on messages: the connection that writes them, the quoted table,
-    and the named fields with their quoted columns."""
-    connection = connections[router.db_for_write(Message)]
-    quote = connection.ops.quote_name
-    fields = [cast("Field[Any, Any]", Message._meta.get_field(name)) for name in names]
-    return connection, quote(Message._meta.db_table), fields, [quote(f.column) for f in fields]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404
 
-from chat.models import Conversation, Message, message_sql
+from chat.models import Conversation, Message
 from chat.owners import Owner
 
 
@@ -59,33 +60,34 @@ def message_history(
 def message_histories(
     *, conversation_ids: list[uuid.UUID], limit: int
 ) -> dict[uuid.UUID, list[dict[str, str]]]:
-    """``message_history`` for several conversations in one query.
-
-    Hand-written SQL: compiling the ORM's window query costs ~3 ms and converting its rows
-    back to UUIDs another ~2 ms, for a hundred sends at once that wait on it. Read on the
-    connection that writes messages, so a burst reads the turns it just stored.
-    """
+    """``message_history`` for several conversations in one query (a burst of sends)."""
     histories: dict[uuid.UUID, list[dict[str, str]]] = {pk: [] for pk in conversation_ids}
     if not conversation_ids:
         return histories
-    connection, table, fields, columns = message_sql(
-        "conversation", "role", "status", "content", "id"
+    recent = (
+        Message.objects.filter(conversation_id__in=conversation_ids)
+        .filter(_model_input)
+        .annotate(
+            n=Window(RowNumber(), partition_by=[F("conversation_id")], order_by=F("id").desc())
+        )
+        .filter(n__lte=limit)
+        .order_by("id")
+        .values_list("conversation_id", "role", "content")
     )
-    conversation, role, status, content, id_ = columns
-    # The conversation as the database returns it, for each conversation asked about.
-    by_value = {fields[0].get_db_prep_value(pk, connection): pk for pk in conversation_ids}
-    # Identifiers come from the model and are quoted; every value is a parameter.
-    sql = (
-        f"SELECT c, r, t FROM (SELECT {conversation} AS c, {role} AS r, {content} AS t, "  # noqa: S608
-        f"{id_} AS i, ROW_NUMBER() OVER (PARTITION BY {conversation} ORDER BY {id_} DESC) AS n "
-        f"FROM {table} WHERE {conversation} IN ({', '.join(['%s'] * len(by_value))}) "
-        f"AND ({role} = %s OR ({role} = %s AND {status} = %s))) recent "
-        f"WHERE n <= %s ORDER BY i"
-    )
-    params = [*by_value, Message.Role.USER.value, Message.Role.ASSISTANT.value,
-              Message.Status.COMPLETE.value, limit]  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for value, message_role, text in cursor.fetchall():
-            histories[by_value[value]].append({"role": message_role, "content": text})
+    for conversation_id, role, content in recent:
+        histories[conversation_id].append({"role": role, "content": content})
     return histories
+
+
+def conversation_opening(*, conversation_id: uuid.UUID) -> str | None:
+    """The first message of a conversation that has no title yet, else None."""
+    return (
+        Message.objects.filter(
+            conversation_id=conversation_id,
+            conversation__title="",
+            role=Message.Role.USER,
+        )
+        .order_by("id")
+        .values_list("content", flat=True)
+        .first()
+    )

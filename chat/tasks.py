@@ -4,7 +4,7 @@ import uuid
 
 from celery import shared_task
 
-from chat.services import conversation_title_update
+from chat.live.titles import conversation_title_update
 
 
 @shared_task(

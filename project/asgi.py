@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import os
-import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -28,12 +27,7 @@ application = ProtocolTypeRouter(
 )
 
 # Everything loaded so far lives as long as the process: keep it out of the cyclic
-# collector's way. Without this a full collection walks every Django and library object
-# and stalls the event loop (and every stream on it) for 100+ ms under load.
+# collector's way, or a full collection walks every Django and library object and stalls
+# the event loop (and every stream on it) under load.
 gc.collect()
 gc.freeze()
-
-# Database and cache calls run on worker threads; each time one gives up the GIL for I/O
-# it has to win it back from the busy event loop, which by default keeps it up to 5 ms.
-# A shorter interval keeps those hand-offs from stretching a burst of sends into seconds.
-sys.setswitchinterval(0.0005)

@@ -178,7 +178,7 @@ ORION_SHARED_STREAMS = bool(REDIS_URL)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
-# Without a broker, tasks run in-process (on a background thread, see agents.tasks.enqueue).
+# Without a broker, tasks run in-process (see project.tasks).
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -270,11 +270,3 @@ ORION_MODEL_CONNECT_TIMEOUT = env_float("ORION_MODEL_CONNECT_TIMEOUT", 5.0, mini
 ORION_PRICE_INPUT_PER_1K = env_float("ORION_PRICE_INPUT_PER_1K", 0.0, minimum=0.0)
 ORION_PRICE_OUTPUT_PER_1K = env_float("ORION_PRICE_OUTPUT_PER_1K", 0.0, minimum=0.0)
 ORION_MODEL_RETRIES = env_int("ORION_MODEL_RETRIES", 1, minimum=0)
-# "lean": Orion's own HTTP/1.1 transport under the SDK (much less CPU per streamed token);
-# "httpx": the SDK's default stack, for HTTP proxies or HTTP/2.
-ORION_MODEL_HTTP = env_str("ORION_MODEL_HTTP", "lean")
-if ORION_MODEL_HTTP not in {"lean", "httpx"}:
-    raise ImproperlyConfigured(f"ORION_MODEL_HTTP must be lean or httpx, got {ORION_MODEL_HTTP!r}")
-# Per server process: model connections kept ready for chat pages that are open (a page
-# that opens is about to ask). 0 opens connections only once a message is sent.
-ORION_MODEL_WARM_CONNECTIONS = env_int("ORION_MODEL_WARM_CONNECTIONS", 100, minimum=0)

@@ -18,8 +18,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
+from agents.pipeline import TITLE_PROMPT
 from agents.simulator import simulated_reply
-from agents.titles import TITLE_PROMPT
 from chat.models import Conversation, Message
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

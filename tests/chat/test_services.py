@@ -5,8 +5,10 @@ from typing import Any
 import pytest
 from django.http import Http404
 
+from chat.live.titles import conversation_title_update
 from chat.models import Conversation, Message
 from chat.owners import Owner
+from chat.ratelimits import RateLimited
 from chat.selectors import (
     conversation_get_for_owner,
     conversation_list,
@@ -19,13 +21,13 @@ from chat.services import (
     ReplyOutcome,
     SendRequest,
     conversation_connect,
-    conversation_title_update,
     lease_acquire,
     lease_holder,
     message_finish,
     message_send,
     messages_checkpoint,
     messages_send,
+    sends_admit,
 )
 
 pytestmark = pytest.mark.django_db
@@ -206,3 +208,49 @@ def test_a_conversations_lease_outlives_a_busy_cache(conversation: Conversation)
         cache.set(f"busy:{n}", n)
     assert lease_holder(conversation.pk) is not None
     assert not lease_acquire(conversation.pk)
+
+
+def request(owner: Owner, ip: str, conversation: Conversation) -> SendRequest:
+    return SendRequest(owner, conversation, "hi", ip)
+
+
+def test_a_burst_over_the_limit_refuses_only_the_excess(settings: Any) -> None:
+    settings.ORION_RATE_LIMIT = "2/h"
+    owner = Owner(user_id=8)
+    conversations = [Conversation.objects.create(owner_anon="b") for _ in range(3)]
+    results = sends_admit(requests=[request(owner, f"10.2.2.{n}", c) for n, c in
+                                    enumerate(conversations)])  # fmt: skip
+    assert results[:2] == [None, None]
+    assert isinstance(results[2], RateLimited) and results[2].retry_after > 0
+    assert lease_holder(conversations[2].pk) is None  # refused: no lease taken
+
+
+def test_a_burst_from_one_address_counts_each_send(settings: Any) -> None:
+    settings.ORION_RATE_LIMIT = "3/h"
+    conversations = [Conversation.objects.create(owner_anon=f"a{n}") for n in range(5)]
+    results = sends_admit(
+        requests=[request(Owner(user_id=100 + n), "10.4.4.4", c) for n, c in
+                  enumerate(conversations)]
+    )  # fmt: skip
+    assert results[:3] == [None, None, None]
+    assert all(isinstance(result, RateLimited) for result in results[3:])
+
+
+def test_two_sends_to_one_conversation_in_a_burst_admit_one(conversation: Conversation) -> None:
+    results = sends_admit(requests=[request(VISITOR, "10.3.3.3", conversation)] * 2)
+    assert results[0] is None and isinstance(results[1], ConversationBusy)
+    assert lease_holder(conversation.pk) is not None
+
+
+def test_a_burst_of_sends_is_stored_in_a_fixed_number_of_queries(
+    settings: Any, django_assert_num_queries: Any
+) -> None:
+    settings.ORION_RATE_LIMIT = "1000/m"
+    conversations = [Conversation.objects.create(owner_anon=f"q{n}") for n in range(20)]
+    requests = [request(Owner(anon_id=f"q{n}"), "10.9.9.9", c) for n, c in
+                enumerate(conversations)]  # fmt: skip
+    # One insert of every message (in a savepoint here, inside the test's transaction) and
+    # one read of every conversation's history, whatever the size of the burst.
+    with django_assert_num_queries(4):
+        jobs = messages_send(requests=requests)
+    assert not any(isinstance(job, Exception) for job in jobs)

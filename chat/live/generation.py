@@ -1,0 +1,242 @@
+"""Generating a reply: detached from any socket, streamed to every page, stored at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from agents.pipeline import AnswerDone, AnswerError, TextDelta, answer_stream
+from chat.live.frames import delta_frame, exchange_frame, message_frame
+from chat.live.hub import Hub, LiveReply, hub
+from chat.models import Message
+from chat.services import Checkpoint, ReplyJob, ReplyOutcome, lease_refresh, lease_release
+from chat.tasks import conversation_title_generate
+from project.tasks import aenqueue
+
+logger = logging.getLogger(__name__)
+
+
+def reply_start(job: ReplyJob) -> None:
+    """Start generating, detached from any socket, and show the exchange on every open page.
+
+    The model request goes out first: under a burst of sends, rendering and sending the
+    exchange for everyone else must not stand between a person and their first token.
+    """
+    h = hub()
+    live = LiveReply(job=job)
+    h.replies[live.conversation_id] = live
+    h.spawn(_generate(h, live))
+    h.spawn(_show_exchange(h, live))
+
+
+async def _show_exchange(h: Hub, live: LiveReply) -> None:
+    # One pass of the event loop first: the model requests of every reply started in this
+    # pass go out before any exchange is rendered.
+    await asyncio.sleep(0)
+    try:
+        async with live.lock:
+            await h.publish(live, exchange_frame(live.job), kind="exchange")
+    finally:
+        live.shown.set()
+
+
+class Streamer:
+    """Turns deltas into frames: the first at once, later ones coalesced; sparse checkpoints.
+
+    Coalescing paces the reading: after a frame, the reply waits out the interval before it
+    reads the model's stream again, and then takes everything that arrived meanwhile in
+    one read. Tokens wait in the socket buffer, not in timers.
+    """
+
+    def __init__(self, h: Hub, live: LiveReply) -> None:
+        self.hub = h
+        self.live = live
+        self.loop = asyncio.get_running_loop()
+        self.interval = settings.ORION_STREAM_COALESCE_MS / 1000
+        self.checkpoint_every = settings.ORION_CHECKPOINT_SECONDS
+        self.pending: list[str] = []
+        self.first_token_at: datetime | None = None
+        self.last_flush = 0.0
+        self.last_checkpoint = self.loop.time()
+        self.checkpoint_task: asyncio.Task[None] | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.live.parts)
+
+    async def delta(self, text: str) -> None:
+        live = self.live
+        live.parts.append(text)
+        if self.first_token_at is None:
+            self.first_token_at = timezone.now()
+            live.job.reply.status = Message.Status.STREAMING
+            self.last_flush = self.loop.time()
+            await live.shown.wait()  # the message must be on the page before its text
+            async with live.lock:
+                await self.hub.publish(live, message_frame(live.message), kind="full")
+            return
+        self.pending.append(text)
+        now = self.loop.time()
+        if now - self.last_checkpoint >= self.checkpoint_every and self.checkpoint_task is None:
+            self.last_checkpoint = now
+            self.checkpoint_task = asyncio.create_task(self._checkpoint())
+
+    async def pace(self) -> None:
+        """Send what is pending once the interval allows, then wait out the next interval."""
+        if self.pending:
+            await self._sleep_until(self.last_flush + self.interval)
+            await self.flush()
+        await self._sleep_until(self.last_flush + self.interval)
+
+    async def _sleep_until(self, when: float) -> None:
+        delay = when - self.loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def flush(self, *, catch_up_elsewhere: bool = False) -> None:
+        """Send the pending text; with ``catch_up_elsewhere``, then the reply as it stands to
+        pages in other processes (one that joined mid-reply shows deltas from there on)."""
+        live = self.live
+        async with live.lock:
+            if self.pending:
+                text = "".join(self.pending)
+                self.pending.clear()
+                self.last_flush = self.loop.time()
+                await self.hub.publish(live, delta_frame(live.job.reply.pk, text), kind="delta")
+            if catch_up_elsewhere:
+                frame = message_frame(live.message)
+                await self.hub.publish(live, frame, kind="full", here=False)
+
+    async def _checkpoint(self) -> None:
+        live = self.live
+        try:
+            await self.hub.checkpoints.submit(
+                Checkpoint(live.job.reply.pk, self.text, self.first_token_at)
+            )
+            if settings.ORION_SHARED_STREAMS:
+                await self.flush(catch_up_elsewhere=True)
+        except Exception:
+            logger.exception("checkpoint failed; the reply goes on")
+        finally:
+            self.checkpoint_task = None
+
+    async def settle(self) -> None:
+        """No more deltas: the final frame carries all the text."""
+        self.pending.clear()
+        if self.checkpoint_task is not None:
+            await asyncio.shield(self.checkpoint_task)
+
+    def outcome(self, done: AnswerDone) -> ReplyOutcome:
+        usage = done.usage
+        return ReplyOutcome(
+            status=Message.Status.COMPLETE,
+            content=self.text,
+            first_token_at=self.first_token_at,
+            tokens_in=usage.tokens_in if usage else None,
+            tokens_out=usage.tokens_out if usage else None,
+            cost=done.cost,
+            provider=done.provider,
+            model=done.model,
+        )
+
+    def failed(self, code: str, status: str = Message.Status.FAILED) -> ReplyOutcome:
+        return ReplyOutcome(
+            status=status, content=self.text, error_code=code, first_token_at=self.first_token_at
+        )
+
+
+async def _stream_answer(streamer: Streamer, job: ReplyJob) -> ReplyOutcome:
+    done: AnswerDone | None = None
+    async for event in answer_stream(history=job.history):
+        if isinstance(event, TextDelta):
+            await streamer.delta(event.text)
+            await streamer.pace()
+        else:
+            done = event
+    if done is None:  # pragma: no cover - the pipeline always ends with AnswerDone
+        raise AnswerError("internal", "The answer ended unexpectedly.")
+    return streamer.outcome(done)
+
+
+async def _generate(h: Hub, live: LiveReply) -> None:
+    job = live.job
+    streamer = Streamer(h, live)
+    keeper = LeaseKeeper(job.conversation_id)
+    cancelled = False
+    try:
+        outcome = await _stream_answer(streamer, job)
+    except AnswerError as exc:
+        outcome = streamer.failed(exc.code)
+    except asyncio.CancelledError:
+        cancelled = True
+        outcome = streamer.failed("interrupted", status=Message.Status.INTERRUPTED)
+    except Exception:
+        logger.exception("reply %s failed", job.reply.pk)
+        outcome = streamer.failed("internal")
+    keeper.stop()
+    try:
+        await streamer.settle()
+        await _finish(h, live, outcome)
+    finally:
+        h.replies.pop(live.conversation_id, None)
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def _finish(h: Hub, live: LiveReply, outcome: ReplyOutcome) -> None:
+    """Store the reply, then show its end. Stored (and the conversation free for the next
+    message) before the page hears: a person who sees the answer complete may send at once."""
+    job = live.job
+    try:
+        await h.finishes.submit((job, outcome))
+    except Exception:
+        logger.exception("could not store reply %s", job.reply.pk)
+        try:
+            await database_sync_to_async(lease_release)(job.conversation_id)
+        except Exception:
+            logger.exception("could not release the lease of reply %s", job.reply.pk)
+    else:
+        if job.needs_title and outcome.status == Message.Status.COMPLETE:
+            await aenqueue(conversation_title_generate, str(job.conversation_id))
+    message = live.message
+    message.status = outcome.status
+    message.error_code = outcome.error_code
+    try:
+        await live.shown.wait()
+        async with live.lock:
+            await h.publish(live, message_frame(message), kind="final")
+    except Exception:
+        logger.exception("could not show the end of reply %s", job.reply.pk)
+
+
+class LeaseKeeper:
+    """Holds the one-reply-per-conversation lease for as long as the reply runs, refreshing
+    it every third of its lifetime (a timer, not a task per reply)."""
+
+    def __init__(self, conversation_id: object) -> None:
+        self.conversation_id = conversation_id
+        self.loop = asyncio.get_running_loop()
+        self.period = settings.ORION_GENERATION_LEASE_SECONDS / 3
+        self.handle = self.loop.call_later(self.period, self._due)
+        self.refresh: asyncio.Task[None] | None = None
+
+    def _due(self) -> None:
+        if self.refresh is None or self.refresh.done():
+            self.refresh = self.loop.create_task(self._refresh())
+        self.handle = self.loop.call_later(self.period, self._due)
+
+    async def _refresh(self) -> None:
+        try:
+            await database_sync_to_async(lease_refresh)(self.conversation_id)
+        except Exception:
+            logger.exception("could not refresh the generation lease")
+
+    def stop(self) -> None:
+        self.handle.cancel()
+        if self.refresh is not None:
+            self.refresh.cancel()

@@ -1,0 +1,129 @@
+"""A reply's life in the database after it is stored: checkpoints, its final write, and
+what a socket needs to show it (or to mark it interrupted when its generator is gone)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from chat.models import Conversation, Message
+from chat.owners import Owner
+from chat.selectors import conversation_get_for_owner, message_list
+from chat.services.leases import lease_holder, leases_release
+from chat.services.sending import ReplyJob
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    message_id: int
+    content: str
+    first_token_at: datetime | None
+
+
+def messages_checkpoint(*, checkpoints: list[Checkpoint]) -> list[None]:
+    """Save partial text now and then, so a crash loses seconds of a reply, not all of it."""
+    Message.objects.bulk_update(
+        [
+            Message(
+                pk=c.message_id,
+                content=c.content,
+                status=Message.Status.STREAMING,
+                first_token_at=c.first_token_at,
+            )
+            for c in checkpoints
+        ],
+        ["content", "status", "first_token_at"],
+    )
+    return [None] * len(checkpoints)
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    status: str
+    content: str
+    error_code: str = ""
+    first_token_at: datetime | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost: Decimal | None = None
+    provider: str = ""
+    model: str = ""
+
+
+_FINISHED = ["status", "content", "error_code", "first_token_at", "done_at", "tokens_in",
+             "tokens_out", "cost", "provider", "model"]  # fmt: skip
+
+
+def message_finish(*, job: ReplyJob, outcome: ReplyOutcome) -> None:
+    messages_finish(finished=[(job, outcome)])
+
+
+def messages_finish(*, finished: list[tuple[ReplyJob, ReplyOutcome]]) -> list[None]:
+    """Replies' final writes, then their conversations' leases are free."""
+    now = timezone.now()
+    replies = [
+        Message(pk=job.reply.pk, status=o.status, content=o.content, error_code=o.error_code,
+                first_token_at=o.first_token_at, done_at=now, tokens_in=o.tokens_in,
+                tokens_out=o.tokens_out, cost=o.cost, provider=o.provider, model=o.model)
+        for job, o in finished
+    ]  # fmt: skip
+    with transaction.atomic():
+        Message.objects.bulk_update(replies, _FINISHED)
+        Conversation.objects.filter(pk__in=[job.conversation_id for job, _ in finished]).update(
+            updated_at=now
+        )
+    leases_release(job.conversation_id for job, _ in finished)
+    return [None] * len(finished)
+
+
+def message_mark_interrupted(*, message_id: int) -> Message:
+    """A reply whose generator is gone (server restarted mid-answer): say so, offer Retry.
+    Returns the message as it now stands (one that finished meanwhile stays as it ended)."""
+    Message.objects.filter(pk=message_id, status__in=Message.LIVE_STATUSES).update(
+        status=Message.Status.INTERRUPTED, error_code="interrupted", done_at=timezone.now()
+    )
+    return Message.objects.get(pk=message_id)
+
+
+def reply_if_over(*, message_id: int, conversation_id: uuid.UUID | str) -> Message | None:
+    """The reply as it ended, or None while a server process still generates it (one whose
+    generator is gone is marked interrupted). None too if it was deleted."""
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None or not message.is_live:
+        return message
+    if lease_holder(conversation_id) is None:
+        return message_mark_interrupted(message_id=message_id)
+    return None
+
+
+@dataclass(frozen=True)
+class ConnectState:
+    conversation: Conversation
+    live_message: Message | None
+    lease_holder: str | None
+    messages: list[Message] | None = None  # every message, when asked for
+
+
+def conversation_connect(
+    *, owner: Owner | None, conversation_id: uuid.UUID | str, with_messages: bool = False
+) -> ConnectState:
+    """What a socket needs on connect: the conversation and any reply still in progress
+    (and, for a page catching up after a lost connection, every message)."""
+    conversation = conversation_get_for_owner(owner=owner, pk=conversation_id)
+    messages: list[Message] | None = None
+    if with_messages:
+        messages = message_list(conversation=conversation)
+        live = next((m for m in reversed(messages) if m.is_live), None)
+    else:
+        live = (
+            conversation.messages.filter(status__in=Message.LIVE_STATUSES).order_by("-id").first()
+        )
+    holder = lease_holder(conversation.pk) if live is not None else None
+    return ConnectState(
+        conversation=conversation, live_message=live, lease_holder=holder, messages=messages
+    )

@@ -1,0 +1,170 @@
+"""Taking a person's message: admission (rate limits, the conversation's lease), then the
+user's message and a pending reply stored together, before any model call."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import Http404
+
+from chat.models import Conversation, Message
+from chat.owners import Owner
+from chat.ratelimits import RateLimited, check_send_rate
+from chat.selectors import message_histories, message_history
+from chat.services.leases import lease_acquire, lease_release
+from chat.validation import InputError
+
+
+class ConversationBusy(Exception):  # noqa: N818
+    message = "Orion is still answering in this conversation. Wait for it to finish, then send."
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    owner: Owner
+    conversation: Conversation  # from conversation_get_for_owner: ownership is checked
+    text: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class ReplyJob:
+    """Everything the generation needs, read in the same thread hop that stored the message."""
+
+    conversation_id: uuid.UUID
+    reply: Message
+    user_message: Message | None  # None for a retry
+    history: list[dict[str, str]]
+    needs_title: bool
+
+
+def message_send(*, owner: Owner, conversation: Conversation, text: str, ip: str) -> ReplyJob:
+    """Store the user's message and a pending reply; the caller then starts generation.
+
+    Raises ``RateLimited``, ``ConversationBusy`` or ``Http404`` (the conversation was
+    deleted meanwhile) before anything is stored, so a refused message stays in the
+    composer and nothing is half-saved.
+    """
+    (result,) = messages_send(requests=[SendRequest(owner, conversation, text, ip)])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def messages_send(*, requests: list[SendRequest]) -> list[ReplyJob | Exception]:
+    """``message_send`` for many people at once: one transaction for all that are admitted."""
+    admitted = sends_admit(requests=requests)
+    accepted = [r for r, refusal in zip(requests, admitted, strict=True) if refusal is None]
+    stored = iter(exchanges_store(requests=accepted))
+    return [refusal or next(stored) for refusal in admitted]
+
+
+def sends_admit(*, requests: list[SendRequest]) -> list[Exception | None]:
+    """The rate limits, then the conversation's lease: None for a send that may go."""
+    results: list[Exception | None] = []
+    for request in requests:
+        try:
+            check_send_rate(owner=request.owner, ip=request.ip)
+        except RateLimited as refused:
+            results.append(refused)
+            continue
+        results.append(None if lease_acquire(request.conversation.pk) else ConversationBusy())
+    return results
+
+
+def exchanges_store(*, requests: list[SendRequest]) -> list[ReplyJob | Exception]:
+    """Store admitted sends (their leases are held); a send that fails gives its lease back."""
+    try:
+        try:
+            stored: list[ReplyJob | Exception] = list(_exchanges_store(requests))
+        except IntegrityError:  # a conversation was deleted meanwhile: find out which
+            stored = [_exchange_store_or_404(request) for request in requests]
+    except BaseException:
+        for request in requests:
+            lease_release(request.conversation.pk)
+        raise
+    for request, result in zip(requests, stored, strict=True):
+        if isinstance(result, Exception):
+            lease_release(request.conversation.pk)
+    return stored
+
+
+def _exchanges_store(requests: list[SendRequest]) -> list[ReplyJob]:
+    if not requests:
+        return []
+    users = [
+        Message(conversation_id=r.conversation.pk, role=Message.Role.USER, content=r.text)
+        for r in requests
+    ]
+    replies = [
+        Message(
+            conversation_id=r.conversation.pk,
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.PENDING,
+        )
+        for r in requests
+    ]
+    with transaction.atomic():
+        Message.objects.bulk_create(users + replies)
+    histories = message_histories(
+        conversation_ids=[r.conversation.pk for r in requests],
+        limit=settings.ORION_HISTORY_MESSAGES,
+    )
+    return [
+        ReplyJob(
+            conversation_id=r.conversation.pk,
+            reply=reply,
+            user_message=user,
+            history=histories[r.conversation.pk],
+            needs_title=len(histories[r.conversation.pk]) == 1,
+        )
+        for r, user, reply in zip(requests, users, replies, strict=True)
+    ]
+
+
+def _exchange_store_or_404(request: SendRequest) -> ReplyJob | Exception:
+    try:
+        (job,) = _exchanges_store([request])
+    except IntegrityError:
+        return Http404("No such conversation")
+    return job
+
+
+def message_retry(
+    *, owner: Owner, conversation: Conversation, message_id: int, ip: str
+) -> ReplyJob:
+    """Answer again in place of a failed or interrupted reply."""
+    reply = conversation.messages.filter(
+        pk=message_id,
+        role=Message.Role.ASSISTANT,
+        status__in=[Message.Status.FAILED, Message.Status.INTERRUPTED],
+    ).first()
+    if reply is None:
+        raise InputError("not_retryable", "That reply cannot be retried.")
+    check_send_rate(owner=owner, ip=ip)
+    if not lease_acquire(conversation.pk):
+        raise ConversationBusy
+    try:
+        reply.content = ""
+        reply.status = Message.Status.PENDING
+        reply.error_code = ""
+        reply.first_token_at = reply.done_at = None
+        reply.save(update_fields=["content", "status", "error_code", "first_token_at", "done_at"])
+        history = message_history(
+            conversation_id=conversation.pk,
+            limit=settings.ORION_HISTORY_MESSAGES,
+            before_id=reply.pk,
+        )
+    except BaseException:
+        lease_release(conversation.pk)
+        raise
+    return ReplyJob(
+        conversation_id=conversation.pk,
+        reply=reply,
+        user_message=None,
+        history=history,
+        needs_title=len(history) == 1,
+    )
