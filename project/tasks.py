@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from functools import partial
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -13,9 +17,42 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+
+class _DaemonThreads(Executor):
+    """A few daemon threads: a server that stops mid-task is not held up by it (a task
+    waiting on the stopped server's loop would keep a ``ThreadPoolExecutor``'s thread,
+    which the interpreter joins at exit, waiting for ever)."""
+
+    def __init__(self, workers: int) -> None:
+        self._work: queue.SimpleQueue[tuple[Future[Any], Callable[[], Any]]] = queue.SimpleQueue()
+        self._workers = workers
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._work.put((future, partial(fn, *args, **kwargs)))
+        with self._lock:
+            if len(self._threads) < self._workers:
+                thread = threading.Thread(target=self._run, name="orion-task", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            future, call = self._work.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+
 # In-process tasks wait on the model, they do not compute: a few threads carry a burst.
-_in_process = ThreadPoolExecutor(max_workers=4, thread_name_prefix="orion-task")
-_running: set[asyncio.Task[None]] = set()
+_in_process = _DaemonThreads(workers=4)
+_running: set[asyncio.Future[None]] = set()
 
 
 def enqueue(task: Task, *args: Any) -> None:
@@ -40,7 +77,8 @@ async def aenqueue(task: Task, *args: Any) -> None:
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         await sync_to_async(task.apply_async, thread_sensitive=False)(args=args)
         return
-    run = sync_to_async(_apply, thread_sensitive=False, executor=_in_process)
+    # (asgiref hands the executor to loop.run_in_executor, which takes any Executor.)
+    run = sync_to_async(_apply, thread_sensitive=False, executor=_in_process)  # type: ignore[call-overload]
     running = asyncio.ensure_future(run(task, args))
     _running.add(running)
     running.add_done_callback(_running.discard)
