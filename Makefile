@@ -80,7 +80,7 @@ test: lint chromium
 	$(PY) -m pytest
 
 bench: install
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(ARGS)
 
 worker: install
 	$(VENV)/bin/celery -A project worker --loglevel=info

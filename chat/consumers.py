@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 
@@ -15,6 +16,17 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     conversation_id = ""
     attachment: sockets.Attachment | None = None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' own dispatch first closes stale database connections: a hop to the
+        # database thread before every frame and event, which a burst of sends queues a
+        # hundred of ahead of its own work (bench/README.md, "Decisions"). Every database
+        # call here goes through ``database_sync_to_async``, which does that itself on the
+        # thread it uses, so this dispatch only routes.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         self.conversation_id = str(self.scope["url_route"]["kwargs"]["conversation_id"])

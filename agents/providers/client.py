@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import urllib.request
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -30,10 +31,10 @@ from agents.providers.config import ProviderConfig
 # Above the several hundred replies one process streams at once (a reply holds one
 # connection throughout), while still bounding the sockets a stalled provider can pile up.
 CONNECTION_LIMIT = 1000
-# Idle connections are dropped before the 5 seconds after which uvicorn (vLLM) and
-# llama.cpp's server close theirs: a request never goes out on a connection the server is
-# closing. Busy servers reuse connections long before; a quiet one pays a handshake.
-KEEPALIVE_SECONDS = 4.0
+# Idle connections are kept this long for the next question: a new one costs a TCP (and TLS)
+# handshake on both sides. A server that closes an idle connection first makes the next
+# request on it fail before any answer, which the retry policy sends again.
+KEEPALIVE_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,7 @@ def stream_client(config: ProviderConfig) -> StreamClient:
     clients = _loop_clients()
     client = clients.streams.get(config)
     if client is None:
+        url = URL(config.base_url.rstrip("/") + "/chat/completions")
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=CONNECTION_LIMIT, keepalive_timeout=KEEPALIVE_SECONDS, ssl=tls_context()
@@ -83,11 +85,19 @@ def stream_client(config: ProviderConfig) -> StreamClient:
                 "Content-Type": "application/json",
                 "Accept": "text/event-stream",
             },
-            trust_env=True,
+            proxy=env_proxy(url),
         )
-        url = URL(config.base_url.rstrip("/") + "/chat/completions")
         client = clients.streams[config] = StreamClient(session=session, url=url)
     return client
+
+
+def env_proxy(url: URL) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``NO_PROXY``), read once per provider: aiohttp's ``trust_env`` looks it up, and
+    ``~/.netrc``, on a worker thread for every request."""
+    if not url.host or urllib.request.proxy_bypass(url.host):
+        return None
+    return urllib.request.getproxies().get(url.scheme)
 
 
 def sdk_client(config: ProviderConfig) -> openai.AsyncOpenAI:

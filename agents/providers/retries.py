@@ -49,34 +49,36 @@ def retry_delay(
     return ceiling * (0.5 + 0.5 * rand())
 
 
-def _wait(state: RetryCallState) -> float:
-    failure = state.outcome.exception() if state.outcome is not None else None
-    return retry_delay(state.attempt_number, failure)
-
-
-def _log_retry(state: RetryCallState) -> None:
-    failure = state.outcome.exception() if state.outcome is not None else None
-    delay = state.next_action.sleep if state.next_action is not None else 0.0
-    logger.info(
-        "model call failed (%s), attempt %d; trying again in %.2fs",
-        failure,
-        state.attempt_number,
-        delay,
-    )
-
-
 def retry_policy(
-    retries: int, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    retries: int,
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    attempts_before: int = 0,
 ) -> AsyncRetrying:
-    """Up to ``retries`` more attempts after the first, under the rules above."""
+    """Up to ``retries`` more attempts after the first, under the rules above
+    (``attempts_before``: attempts already made, which the backoff counts)."""
+
+    def wait(state: RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        return retry_delay(attempts_before + state.attempt_number, failure)
+
+    def log_retry(state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        _log_retry(failure, attempts_before + state.attempt_number, delay)
+
     return AsyncRetrying(
         stop=stop_after_attempt(retries + 1),
         retry=retry_if_exception(should_retry),
-        wait=_wait,
-        before_sleep=_log_retry,
+        wait=wait,
+        before_sleep=log_retry,
         sleep=sleep,
         reraise=True,  # the caller sees the last ProviderError, not tenacity's RetryError
     )
+
+
+def _log_retry(failure: BaseException | None, attempt: int, delay: float) -> None:
+    logger.info("model call failed (%s), attempt %d; again in %.2fs", failure, attempt, delay)
 
 
 async def with_retries(
@@ -85,7 +87,17 @@ async def with_retries(
     retries: int,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
-    """``await call()``, tried again under the policy; raises the last failure."""
-    if retries <= 0:
+    """``await call()``, tried again under the policy; raises the last failure.
+
+    The first attempt is made directly: it nearly always answers, and setting up the
+    policy costs CPU a burst of replies would pay one after another.
+    """
+    try:
         return await call()
-    return await retry_policy(retries, sleep=sleep)(call)
+    except Exception as failure:
+        if retries <= 0 or not should_retry(failure):
+            raise
+        delay = retry_delay(1, failure)
+        _log_retry(failure, 1, delay)
+    await sleep(delay)
+    return await retry_policy(retries - 1, sleep=sleep, attempts_before=1)(call)

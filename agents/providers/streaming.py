@@ -10,7 +10,6 @@ every chunk, and this path runs for every token of every reply.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncGenerator
@@ -53,11 +52,15 @@ async def stream_chat(
     ).encode()
     response = await with_retries(partial(_open, client, body), retries=config.max_retries)
     parser = ChatStreamParser()
-    reader = BodyReader(response.content)
+    # Read at the caller's pace: what arrived meanwhile comes in one read. (A connection
+    # that breaks takes with it what was received but not yet read, a coalescing
+    # interval's worth at most: reading it eagerly on a task of its own would cost every
+    # token of every healthy reply a task switch.)
+    read = response.content.readany
     try:
         while True:
             try:
-                data = await reader.take()
+                data = await read()
             except _REQUEST_FAILURES as exc:
                 if parser.finished:  # the answer is whole; only the goodbye was lost
                     break
@@ -73,56 +76,11 @@ async def stream_chat(
     except BaseException:
         response.close()
         raise
-    finally:
-        reader.stop()
     response.release()  # back to the pool when the body was read to its end
     if not parser.finished:
         logger.warning("model stream ended before the answer was finished")
         raise ProviderError("dropped")
     yield StreamEnd(usage=parser.usage, finish_reason=parser.finish_reason)
-
-
-class BodyReader:
-    """Reads a response body as it arrives and hands over everything read so far at once.
-
-    A caller may read at its own pace; the body is taken off the connection meanwhile, so
-    what came before a broken connection is kept (aiohttp drops the unread part of a body
-    whose connection broke) and the error is raised after it.
-    """
-
-    def __init__(self, content: aiohttp.StreamReader) -> None:
-        self._chunks: list[bytes] = []
-        self._error: BaseException | None = None
-        self._done = False
-        self._ready = asyncio.Event()
-        self._task = asyncio.ensure_future(self._read(content))
-
-    async def _read(self, content: aiohttp.StreamReader) -> None:
-        try:
-            while data := await content.readany():
-                self._chunks.append(data)
-                self._ready.set()
-        except Exception as exc:
-            self._error = exc
-        finally:
-            self._done = True
-            self._ready.set()
-
-    async def take(self) -> bytes:
-        """What arrived since the last call (waiting for something); b"" at the end."""
-        if not self._chunks and not self._done:
-            await self._ready.wait()
-        self._ready.clear()
-        if self._chunks:
-            data = b"".join(self._chunks)
-            self._chunks.clear()
-            return data
-        if self._error is not None:
-            raise self._error
-        return b""
-
-    def stop(self) -> None:
-        self._task.cancel()
 
 
 async def _open(client: StreamClient, body: bytes) -> aiohttp.ClientResponse:
