@@ -81,10 +81,22 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def reply_frame(self, event: dict[str, Any]) -> None:
         if self.attachment is not None:
             await self.send_all(
-                sockets.socket_group_frame(
+                sockets.socket_remote_frame(attachment=self.attachment, event=event)
+            )
+
+    async def reply_started(self, event: dict[str, Any]) -> None:
+        if self.attachment is not None:
+            await self.send_all(
+                await sockets.socket_reply_started(
                     attachment=self.attachment, event=event, conversation_id=self.conversation_id
                 )
             )
 
     async def conversation_titled(self, event: dict[str, Any]) -> None:
         await self.send_html(event["html"])
+
+    async def stream_watch(self, event: dict[str, Any]) -> None:
+        """Meant for the process generating the reply; sockets ignore it."""
+
+    async def stream_unwatch(self, event: dict[str, Any]) -> None:
+        """Meant for the process generating the reply; sockets ignore it."""

@@ -38,9 +38,10 @@ async def _show_exchange(h: Hub, live: LiveReply) -> None:
     # One pass of the event loop first: the model requests of every reply started in this
     # pass go out before any exchange is rendered.
     await asyncio.sleep(0)
+    live.exchange = exchange_frame(live.job)
     try:
         async with live.lock:
-            await h.publish(live, exchange_frame(live.job), kind="exchange")
+            await h.publish(live, live.exchange)
     finally:
         live.shown.set()
 
@@ -78,7 +79,8 @@ class Streamer:
             self.last_flush = self.loop.time()
             await live.shown.wait()  # the message must be on the page before its text
             async with live.lock:
-                await self.hub.publish(live, message_frame(live.message), kind="full")
+                await self.hub.publish(live, message_frame(live.message))
+            live.started.set()
             return
         self.pending.append(text)
         now = self.loop.time()
@@ -98,19 +100,15 @@ class Streamer:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def flush(self, *, catch_up_elsewhere: bool = False) -> None:
-        """Send the pending text; with ``catch_up_elsewhere``, then the reply as it stands to
-        pages in other processes (one that joined mid-reply shows deltas from there on)."""
+    async def flush(self) -> None:
         live = self.live
         async with live.lock:
-            if self.pending:
-                text = "".join(self.pending)
-                self.pending.clear()
-                self.last_flush = self.loop.time()
-                await self.hub.publish(live, delta_frame(live.job.reply.pk, text), kind="delta")
-            if catch_up_elsewhere:
-                frame = message_frame(live.message)
-                await self.hub.publish(live, frame, kind="full", here=False)
+            if not self.pending:
+                return
+            text = "".join(self.pending)
+            self.pending.clear()
+            self.last_flush = self.loop.time()
+            await self.hub.publish(live, delta_frame(live.job.reply.pk, text))
 
     async def _checkpoint(self) -> None:
         live = self.live
@@ -118,8 +116,6 @@ class Streamer:
             await self.hub.checkpoints.submit(
                 Checkpoint(live.job.reply.pk, self.text, self.first_token_at)
             )
-            if settings.ORION_SHARED_STREAMS:
-                await self.flush(catch_up_elsewhere=True)
         except Exception:
             logger.exception("checkpoint failed; the reply goes on")
         finally:
@@ -167,6 +163,8 @@ async def _generate(h: Hub, live: LiveReply) -> None:
     job = live.job
     streamer = Streamer(h, live)
     keeper = LeaseKeeper(job.conversation_id)
+    # Pages elsewhere hear of the reply only where there are other processes.
+    announced = h.spawn(h.remote.announce(live)) if settings.ORION_SHARED_STREAMS else None
     cancelled = False
     try:
         outcome = await _stream_answer(streamer, job)
@@ -181,14 +179,18 @@ async def _generate(h: Hub, live: LiveReply) -> None:
     keeper.stop()
     try:
         await streamer.settle()
-        await _finish(h, live, outcome)
+        await _finish(h, live, outcome, announced)
     finally:
         h.replies.pop(live.conversation_id, None)
+        if announced is not None:
+            await h.remote.withdraw(live, announced)
     if cancelled:
         raise asyncio.CancelledError
 
 
-async def _finish(h: Hub, live: LiveReply, outcome: ReplyOutcome) -> None:
+async def _finish(
+    h: Hub, live: LiveReply, outcome: ReplyOutcome, announced: asyncio.Task[None] | None
+) -> None:
     """Store the reply, then show its end. Stored (and the conversation free for the next
     message) before the page hears: a person who sees the answer complete may send at once."""
     job = live.job
@@ -208,8 +210,12 @@ async def _finish(h: Hub, live: LiveReply, outcome: ReplyOutcome) -> None:
     message.error_code = outcome.error_code
     try:
         await live.shown.wait()
+        # Pages in other processes must hear of the reply before it is gone from here.
+        live.started.set()
+        if announced is not None:
+            await asyncio.wait([announced], timeout=1.0)
         async with live.lock:
-            await h.publish(live, message_frame(message), kind="final")
+            await h.publish(live, message_frame(message), final=True)
     except Exception:
         logger.exception("could not show the end of reply %s", job.reply.pk)
 

@@ -498,11 +498,9 @@ async def test_the_first_exchange_titles_the_conversation_live(celery_worker_pro
     assert f">{conversation.title}</h1>" in frame
 
 
-async def test_pages_in_other_processes_get_every_frame_through_the_group(settings: Any) -> None:
-    """What a socket served by another server process is sent, through the channel layer."""
+async def test_a_page_in_another_process_is_told_and_then_fed_the_reply(settings: Any) -> None:
+    """What a socket served by another server process sees, through the channel layer."""
     from channels.layers import get_channel_layer
-
-    from chat.services import INSTANCE_ID
 
     settings.ORION_SHARED_STREAMS = True  # on by default with Redis; forced for the in-memory run
     _, cookie, conversation = await visitor()
@@ -512,21 +510,26 @@ async def test_pages_in_other_processes_get_every_frame_through_the_group(settin
     ws = await connect(conversation, cookie)
     text = "seen from afar [sim:tokens=20] [sim:slow]"
     await send(ws, text)
-    events: list[dict[str, Any]] = []
-    while not events or events[-1]["kind"] != "final":
+
+    started = await asyncio.wait_for(layer.receive(elsewhere), 5)
+    assert started["type"] == "reply.started" and 'data-role="user"' in started["html"]
+    await layer.group_send(
+        group_name(conversation.pk),
+        {"type": "stream.watch", "conversation": str(conversation.pk), "reply_channel": elsewhere},
+    )
+    frames = []
+    while not frames or not frames[-1]["final"]:
         event = await asyncio.wait_for(layer.receive(elsewhere), 10)
-        assert event["type"] == "reply.frame" and event["origin"] == INSTANCE_ID
-        events.append(event)
+        if event["type"] == "reply.frame":  # (not its own stream.watch, echoed to the group)
+            frames.append(event)
     mine = await frames_until_done(ws)
-    assert await ws.receive_nothing(timeout=0.2)  # fed once, directly, not again by the group
     await ws.disconnect()
-    kinds = [e["kind"] for e in events]
-    assert kinds[0] == "exchange" and kinds[1] == "full" and "delta" in kinds
-    assert 'data-role="user"' in events[0]["html"]
-    streamed = "".join(body_text(e["html"]) for e in events[1:-1] if e["kind"] != "full")
+    so_far, *rest = (f["html"] for f in frames)
+    assert 'data-status="streaming"' in so_far and body_text(so_far)
+    assert any("beforeend:#msg-" in f for f in rest)  # then the live deltas
     expected = expected_text([{"role": "user", "content": text}], 20)
-    assert expected.startswith(body_text(events[1]["html"]) + streamed)
-    assert body_text(events[-1]["html"]) == expected == body_text(mine[-1])
+    assert body_text(frames[-1]["html"]) == expected == body_text(mine[-1])
+    assert expected.startswith(body_text(so_far) + "".join(body_text(f) for f in rest[:-1]))
 
 
 async def _reply_elsewhere(
@@ -547,51 +550,96 @@ async def _reply_elsewhere(
     return cookie, conversation, reply
 
 
-async def attached(ws: WebsocketCommunicator) -> None:
-    """Return once the socket has attached (in its group): a socket handles one event at a
-    time, so its answer to a frame sent after connecting comes after the attaching."""
-    await ws.send_to(text_data="{not json")
-    assert "could not be read" in await ws.receive_from(timeout=5)
-
-
-def from_elsewhere(reply: Message, kind: str, html: str) -> dict[str, Any]:
-    return {"type": "reply.frame", "origin": "another-process", "reply": reply.pk, "kind": kind,
-            "html": html}  # fmt: skip
-
-
-async def test_a_page_joining_a_reply_elsewhere_mid_way_waits_for_its_whole_text(
+async def test_a_page_opened_during_a_reply_elsewhere_asks_to_watch_it_and_shows_its_frames(
     settings: Any,
 ) -> None:
     from channels.layers import get_channel_layer
 
     cookie, conversation, reply = await _reply_elsewhere(settings, "streaming", "Half")
     layer = get_channel_layer()
-    ws = await connect(conversation, cookie)  # the page shows the text as last saved
-    await attached(ws)
-    group = group_name(conversation.pk)
-    for kind, html in [("delta", "lost"), ("full", "whole so far"), ("delta", "next"),
-                       ("final", "the end")]:  # fmt: skip
-        await layer.group_send(group, from_elsewhere(reply, kind, html))
+    generator = await layer.new_channel()  # stands for the process generating the reply
+    await layer.group_add(group_name(conversation.pk), generator)
+    ws = await connect(conversation, cookie)
+    watch = await asyncio.wait_for(layer.receive(generator), 5)
+    assert watch["type"] == "stream.watch" and watch["conversation"] == str(conversation.pk)
+    for html, final in [("so far", False), ("more", False), ("the end", True)]:
+        await layer.send(
+            watch["reply_channel"],
+            {"type": "reply.frame", "reply": reply.pk, "final": final, "html": html},
+        )
     received = [await ws.receive_from(timeout=5) for _ in range(3)]
     await ws.disconnect()
-    assert received == ["whole so far", "next", "the end"]
+    assert received == ["so far", "more", "the end"]
+    with pytest.raises(TimeoutError):  # having seen the end, it has nothing to unwatch
+        await asyncio.wait_for(layer.receive(generator), 0.3)
 
 
-async def test_a_page_there_from_the_start_of_a_reply_elsewhere_gets_each_frame(
+async def test_a_page_opened_during_a_reply_elsewhere_shows_its_exchange_once(
     settings: Any,
 ) -> None:
+    """It watches that reply from the start; the reply's later announcement adds nothing."""
     from channels.layers import get_channel_layer
+    from django.core.cache import cache
 
-    cookie, conversation, reply = await _reply_elsewhere(settings)
+    from chat.services import lease_key
+
+    cookie, conversation, pending = await _reply_elsewhere(settings)
     layer = get_channel_layer()
     ws = await connect(conversation, cookie)
     await attached(ws)
-    group = group_name(conversation.pk)
-    for kind, html in [("full", "first"), ("delta", "second"), ("final", "third")]:
-        await layer.group_send(group, from_elsewhere(reply, kind, html))
-    received = [await ws.receive_from(timeout=5) for _ in range(3)]
+    announcement = {
+        "type": "reply.started",
+        "origin": "another-process-channel",
+        "conversation": str(conversation.pk),
+        "html": '<div hx-swap-oob="beforeend:#messages">the exchange</div>',
+    }
+    await layer.group_send(group_name(conversation.pk), {**announcement, "reply": pending.pk})
+    assert await ws.receive_nothing(timeout=0.3)
+    # A later reply of that conversation is news to this page.
+    await layer.group_send(group_name(conversation.pk), {**announcement, "reply": pending.pk + 1})
+    assert "the exchange" in await ws.receive_from(timeout=5)
     await ws.disconnect()
-    assert received == ["first", "second", "third"]
+    await cache.adelete(lease_key(conversation.pk))
+
+
+async def test_a_page_that_asked_too_early_asks_again_when_the_reply_is_announced(
+    settings: Any,
+) -> None:
+    """The page opened between the reply's storing and the generating process joining the
+    conversation's group: its first request to watch reached nobody."""
+    from channels.layers import get_channel_layer
+    from django.core.cache import cache
+
+    from chat.services import lease_key
+
+    cookie, conversation, pending = await _reply_elsewhere(settings)
+    layer = get_channel_layer()
+    ws = await connect(conversation, cookie)
+    await attached(ws)  # its first request to watch went to an empty group
+    generator = await layer.new_channel()  # the generating process joins only now
+    await layer.group_add(group_name(conversation.pk), generator)
+    await layer.group_send(
+        group_name(conversation.pk),
+        {
+            "type": "reply.started",
+            "origin": "another-process-channel",
+            "conversation": str(conversation.pk),
+            "reply": pending.pk,
+            "html": '<div hx-swap-oob="beforeend:#messages">the exchange</div>',
+        },
+    )
+    events = [await asyncio.wait_for(layer.receive(generator), 5) for _ in range(2)]
+    assert [e["type"] for e in events] == ["reply.started", "stream.watch"]
+    assert await ws.receive_nothing(timeout=0.3)  # the page shows the exchange already
+    await ws.disconnect()
+    await cache.adelete(lease_key(conversation.pk))
+
+
+async def attached(ws: WebsocketCommunicator) -> None:
+    """Return once the socket has attached (in its group): a socket handles one event at a
+    time, so its answer to a frame sent after connecting comes after the attaching."""
+    await ws.send_to(text_data="{not json")
+    assert "could not be read" in await ws.receive_from(timeout=5)
 
 
 async def test_a_page_watching_a_reply_whose_process_died_shows_it_interrupted(
@@ -627,7 +675,7 @@ async def test_a_reply_elsewhere_that_ends_unannounced_is_shown_as_it_ended(
     ws = await connect(conversation, cookie)
     await attached(ws)
     reply.status, reply.content = "complete", "All **done**."
-    await reply.asave()  # its last frame went astray
+    await reply.asave()  # its last frame never reached this page
     frame = await ws.receive_from(timeout=5)
     await ws.disconnect()
     await cache.adelete(lease_key(conversation.pk))
