@@ -16,6 +16,9 @@ of a chat always come from the same clock.
 
 Idle pages (``idle_worker``, for ``bench/idle.py``) open their sockets and send nothing;
 their steps are in ``IdleSync``.
+
+``warm_up`` (chats one after another) and ``burst`` (chats all at once) run untimed chats in
+the harness's own process, before the timed run.
 """
 
 from __future__ import annotations
@@ -261,6 +264,43 @@ def warm_up(chats: list[ChatSpec], port: int, timeout: float) -> list[StreamResu
             finally:
                 await asyncio.wait_for(ws.close(), 10)
             results.append(result)
+        return results
+
+    return asyncio.run(run())
+
+
+def burst(chats: list[ChatSpec], timeout: float, concurrency: int) -> list[StreamResult]:
+    """Run ``chats`` all at once (in the calling process): open every socket (at most
+    ``concurrency`` opening at a time, each on its chat's ``port``), send every message
+    together, read each reply to its final frame (``timeout`` in all), close the sockets."""
+
+    async def run() -> list[StreamResult]:
+        gate = asyncio.Semaphore(concurrency)
+        results = [StreamResult() for _ in chats]
+        opened = await asyncio.gather(
+            *(_ws_connect(spec, spec.port, gate) for spec in chats), return_exceptions=True
+        )
+        sockets = [ws for ws in opened if not isinstance(ws, BaseException)]
+        try:
+            readers = []
+            for spec, ws, result in zip(chats, opened, results, strict=True):
+                if isinstance(ws, BaseException):
+                    result.error = f"connect: {type(ws).__name__}: {ws}"[:200]
+                    continue
+                readers.append(asyncio.create_task(_ws_read(ws, result)))
+                result.t_send = time.monotonic()
+                await ws.send(json.dumps({"message": spec.text, "HEADERS": {}}))
+            if readers:
+                _done, pending = await asyncio.wait(readers, timeout=timeout)
+                for task in pending:
+                    task.cancel()
+        finally:
+            closing = [ws.close() for ws in sockets]
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), 10)
+        for result in results:
+            if not result.ok and not result.error:
+                result.error = f"no final frame within {timeout:g} s"
         return results
 
     return asyncio.run(run())

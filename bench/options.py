@@ -69,6 +69,14 @@ def _load_options(parser: argparse.ArgumentParser) -> None:
         "imports, template compilation) are not measured; 0 measures a cold server (1)",
     )
     parser.add_argument(
+        "--no-warm-pool",
+        action="store_true",
+        help="skip the pool warm-up: once the timed chats' sockets are open, and before their "
+        "sends, a burst of --streams one-token chats on conversations of their own fills the "
+        "servers' keep-alive pools of model connections, as steady traffic would; without "
+        "it the timed burst opens its model connections itself (a cold pool)",
+    )
+    parser.add_argument(
         "--wait-quiet",
         type=float,
         default=0.0,

@@ -254,6 +254,28 @@ def open_files(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def tcp_connections_to(pids: Sequence[int], port: int) -> int:
+    """Established TCP connections that the processes ``pids`` hold to ``port`` (any
+    address), from their open files and /proc/net/tcp{,6}."""
+    inodes = set()
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):  # closed meanwhile
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):  # no IPv6
+            for line in Path(table).read_text().splitlines()[1:]:
+                # sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+                fields = line.split()
+                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+                established = fields[3] == "01"
+                count += remote_port == port and established and fields[9] in inodes
+    return count
+
+
 def nofile_limit(pid: int) -> int:
     """A running process's soft limit on open files, from /proc/<pid>/limits (-1: none)."""
     for line in Path(f"/proc/{pid}/limits").read_text().splitlines():

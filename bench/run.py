@@ -8,6 +8,12 @@ send to the first frame that shows reply text (ttft) and to the final frame (dur
 compares both with the simulator's schedule ("ideal"). Then it streams the same load
 straight from the simulator with the OpenAI SDK as a baseline.
 
+Servers open model connections on first use and keep them alive a while, so before the
+timed sends (once their sockets are open) a burst of as many one-token chats, on
+conversations of their own, fills the servers' pools as steady traffic would; the harness
+then waits for the servers to go quiet. ``--no-warm-pool`` skips it: the timed burst then
+opens its model connections itself.
+
 The last line printed is the machine-readable result::
 
     bench: streams=... completed=... failed=... ttft_over_ideal_p50_ms=... ...
@@ -36,17 +42,25 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import idle
-from loadclient import ChatSpec, StreamResult, Sync, WorkerReport, api_worker, warm_up, ws_worker
+from loadclient import (
+    ChatSpec,
+    StreamResult,
+    Sync,
+    WorkerReport,
+    api_worker,
+    burst,
+    warm_up,
+    ws_worker,
+)
 from options import QUIET_PCT, QUIET_SECONDS, parse_args
 from procs import (
     SPAWN,
@@ -59,6 +73,7 @@ from procs import (
     port_open,
     raise_nofile,
     run_checked,
+    tcp_connections_to,
     wait_for_line,
     wait_until,
     worker_processes,
@@ -76,6 +91,22 @@ CONNECT_TIMEOUT_S = 180.0
 CONNECT_CONCURRENCY = 32
 # A client process busier than this (share of one core) may itself be delaying frames.
 CLIENT_PROC_BUSY_PCT = 60.0
+# The pool warm-up: the app keeps an idle model connection this long (aiohttp keep-alive,
+# agents/providers/client.py), so the timed sends must follow the warm burst well within it.
+APP_MODEL_KEEPALIVE_S = 30.0
+POOL_GAP_LIMIT_S = 20.0
+# A pool warm-up chat: one token, due late enough that every request of the burst is still
+# in flight when the last one arrives (a connection freed early would be reused, leaving the
+# pool short). Its conversation is seeded with a title, so it makes no title call (which
+# would carry the same markers).
+POOL_WARM_TTFT_MS = 1500
+POOL_WARM_TEXT = f"bench pool warm-up {{}} [sim:tokens=1][sim:ttft={POOL_WARM_TTFT_MS}]"
+# After the warm burst, the servers count as quiet (its titles done) once the simulator has
+# had no request and streamed nothing, and the servers used under SETTLE_CPU_PCT of a core,
+# for SETTLE_QUIET_S in a row; the harness waits at most SETTLE_TIMEOUT_S for that.
+SETTLE_QUIET_S = 1.0
+SETTLE_CPU_PCT = 10.0
+SETTLE_TIMEOUT_S = 20.0
 
 
 # --- the schedule --------------------------------------------------------------------------
@@ -123,6 +154,24 @@ class Probe:
 
 
 @dataclass
+class PoolWarmup:
+    """The pool warm-up before the timed run (``chats == 0``: none, the pool was cold)."""
+
+    chats: int = 0
+    burst_s: float = math.nan  # from the burst's first send to its last final frame
+    ttft_p50_ms: float = math.nan  # of the burst's one-token replies
+    settle_s: float = math.nan  # then waiting for the servers and the simulator to go quiet
+    settled: bool = False  # False: still busy after SETTLE_TIMEOUT_S
+    first_done: float = math.nan  # monotonic: the burst's first final frame
+    gap_s: float = math.nan  # from the burst's first final frame to the timed sends
+    pooled: int = -1  # model connections the servers held open just before the sends
+
+    @property
+    def warmed(self) -> bool:
+        return self.chats > 0
+
+
+@dataclass
 class PhaseResult:
     name: str
     streams: int
@@ -133,6 +182,7 @@ class PhaseResult:
     after: Probe
     sim_stats: dict[str, Any]
     server_peak_rss_mb: float = math.nan
+    pool: PoolWarmup | None = None  # the app run's pool warm-up
 
     @property
     def completed(self) -> list[StreamResult]:
@@ -190,6 +240,12 @@ class PhaseResult:
     def tokens(self) -> int:
         return int(self.sim_stats.get("tokens", 0))
 
+    @property
+    def sim_connections(self) -> int:
+        """Connections the simulator saw opened from its reset (just before the start
+        instant) to the end of the run."""
+        return int(self.sim_stats.get("connections", -1))
+
     def errors(self) -> Counter[str]:
         # Group similar messages: numbers (ids, seconds) would make each one unique.
         return Counter(re.sub(r"\d+", "N", r.error) for r in self.results if not r.ok)
@@ -208,11 +264,13 @@ class Bench:
         self.env = self._app_env()
         self.sim_pid = 0
         self.sim_root = ""
+        self.sim_port = 0
         self.server_pid = 0  # the first server process (the one py-spy records)
         self.server_port = 0
         self.servers: list[subprocess.Popen[bytes]] = []
         self.server_pids: list[int] = []
         self.server_ports: list[int] = []
+        self.pool_chats: list[ChatSpec] = []  # the pool warm-up's chats (setup's ``pool``)
         self.version = ""
 
     # -- environment -------------------------------------------------------------------------
@@ -301,13 +359,13 @@ class Bench:
             [PYTHON, "manage.py", *command], env=self.env, cwd=BASE_DIR, log=log, timeout=timeout
         )
 
-    def seed(self, texts: list[str]) -> list[ChatSpec]:
-        """One visitor and conversation per chat: the warm-up chats first, then one for each
-        of ``texts``."""
+    def seed(self, texts: list[str], titled: int = 0) -> list[ChatSpec]:
+        """One visitor and conversation for each of ``texts``, in that order; the first
+        ``titled`` conversations have a title already."""
         out = self.tmp / "chats.json"
-        texts = self.warmup_texts() + texts
         run_checked(
-            [PYTHON, str(BASE_DIR / "bench" / "seed.py"), str(len(texts)), str(out)],
+            [PYTHON, str(BASE_DIR / "bench" / "seed.py"), str(len(texts)), str(out)]
+            + ["--titled", str(titled)],
             env=self.env,
             cwd=BASE_DIR,
             log=self.tmp / "seed.log",
@@ -325,23 +383,27 @@ class Bench:
     def texts(self) -> list[str]:
         return [f"bench question {i}" for i in range(self.args.streams)]
 
-    def setup(self, texts: list[str]) -> list[ChatSpec]:
+    def setup(self, texts: list[str], pool: int = 0) -> list[ChatSpec]:
         """Database, visitors, simulator and warmed-up servers, for a chat per ``texts``;
-        returns those chats, spread over the server processes."""
+        returns those chats, spread over the server processes. With ``pool``, that many
+        more chats for the pool warm-up (``self.pool_chats``), spread the same way."""
         self.version = self.code_version()
         self.log(f"app code: {self.version}")
         if self.args.config == "services":
             self.prepare_services()
         self.manage("migrate", "--no-input")
-        seeded = self.seed(texts)
-        warm = len(seeded) - len(texts)
-        warmup, chats = seeded[:warm], seeded[warm:]
+        pool_texts = [POOL_WARM_TEXT.format(i) for i in range(pool)]
+        warmup_texts = self.warmup_texts()
+        seeded = self.seed(pool_texts + warmup_texts + texts, titled=pool)
         self.log(f"migrated; {len(seeded)} sessions and conversations created")
+        self.pool_chats, seeded = seeded[:pool], seeded[pool:]
+        warmup, chats = seeded[: len(warmup_texts)], seeded[len(warmup_texts) :]
         self.start_simulator()
         self.start_servers()
         self.warm_up(warmup)
-        for n, chat in enumerate(chats):  # round-robin over the processes, as a proxy would
-            chat.port = self.server_ports[n % len(self.server_ports)]
+        for group in (self.pool_chats, chats):
+            for n, chat in enumerate(group):  # round-robin over the processes, as a proxy would
+                chat.port = self.server_ports[n % len(self.server_ports)]
         return chats
 
     # -- processes -----------------------------------------------------------------------------
@@ -358,6 +420,7 @@ class Bench:
         )
         self.sim_pid = proc.pid
         self.sim_root = match.group(1)
+        self.sim_port = int(match.group(1).rsplit(":", 1)[1])
         self.env["OPENAI_BASE_URL"] = f"{self.sim_root}/v1"
         self.log(f"simulator pid {proc.pid} at {self.sim_root}/v1 ({' '.join(cmd[1:])})")
 
@@ -379,14 +442,6 @@ class Bench:
             self.children.stop(server)
         self.server_pid = 0
         self.servers, self.server_pids, self.server_ports = [], [], []
-
-    def sim_request(self, path: str, method: str = "GET") -> dict[str, Any]:
-        data = b"" if method == "POST" else None
-        url = f"{self.sim_root}{path}"  # http://127.0.0.1:<port>, parsed from the simulator
-        request = urllib.request.Request(url, method=method, data=data)  # noqa: S310
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            document: dict[str, Any] = json.loads(response.read())
-        return document
 
     def wait_quiet(self) -> None:
         """Wait (bounded by --wait-quiet) until the machine is not busy with other work."""
@@ -416,11 +471,59 @@ class Bench:
         ttfts = ", ".join(f"{((r.t_first or 0) - (r.t_send or 0)) * 1000:.0f} ms" for r in results)
         self.log(f"warm-up: {len(results)} chat(s) completed (ttft {ttfts})")
 
+    def warm_pool(self, sim: idle.SimStats) -> PoolWarmup:
+        """The pool warm-up: every pool chat at once (one-token replies), to their final
+        frames, then until the servers are quiet (each first exchange queues a title task).
+        Each server's keep-alive pool then holds a model connection per chat it was sent."""
+        chats = self.pool_chats
+        results = burst(chats, self.args.timeout, CONNECT_CONCURRENCY)
+        failed = [r.error for r in results if not r.ok]
+        if failed:
+            raise RuntimeError(f"pool warm-up: {len(failed)} chat(s) failed: {failed[0]}")
+        sends = [r.t_send for r in results if r.t_send is not None]
+        dones = [r.t_done for r in results if r.t_done is not None]
+        ttft = [(r.t_first or 0.0) - (r.t_send or 0.0) for r in results]
+        pool = PoolWarmup(
+            chats=len(chats),
+            burst_s=max(dones) - min(sends),
+            ttft_p50_ms=percentile(ttft, 0.5) * 1000.0,
+            first_done=min(dones),
+        )
+        pool.settle_s, pool.settled = self.settle(sim)
+        self.log(
+            f"pool warm-up: {pool.chats} one-token chats at once over "
+            f"{len(self.server_ports)} server process(es) in {pool.burst_s:.2f} s (ttft p50 "
+            f"{pool.ttft_p50_ms:.0f} ms); quiet "
+            + (f"{pool.settle_s:.1f} s later" if pool.settled else "NOT reached")
+        )
+        return pool
+
+    def settle(self, sim: idle.SimStats) -> tuple[float, bool]:
+        """Wait (bounded) until the simulator has had no request and streams nothing, and
+        the servers have used under SETTLE_CPU_PCT of a core, for SETTLE_QUIET_S in a row.
+        Returns the seconds waited and whether that happened."""
+        t0 = time.monotonic()
+        last_requests, since, cpu_since = -1, t0, self.server_cpu_s()
+        while True:
+            time.sleep(0.1)
+            now, stats, cpu = time.monotonic(), sim.call("/sim/stats"), self.server_cpu_s()
+            if stats["requests"] != last_requests or stats["active_streams"]:
+                last_requests, since, cpu_since = stats["requests"], now, cpu
+            elif now - since >= SETTLE_QUIET_S:
+                if 100.0 * (cpu - cpu_since) / (now - since) < SETTLE_CPU_PCT:
+                    return now - t0, True
+                since, cpu_since = now, cpu
+            if now - t0 > SETTLE_TIMEOUT_S:
+                return now - t0, False
+
+    def server_cpu_s(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.server_pids)
+
     def probe(self) -> Probe:
         busy, total = machine_cpu_seconds()
         return Probe(
             at=time.monotonic(),
-            server_cpu_s=sum(cpu_seconds(pid) for pid in self.server_pids),
+            server_cpu_s=self.server_cpu_s(),
             sim_cpu_s=cpu_seconds(self.sim_pid),
             machine_busy_s=busy,
             machine_total_s=total,
@@ -434,8 +537,11 @@ class Bench:
         target: Callable[..., None],
         worker_args: list[tuple[Any, ...]],
         on_start: Callable[[], object] | None = None,
+        model_pool: Literal["none", "cold", "warm"] = "none",
     ) -> PhaseResult:
-        """Start the workers, release them at one instant, collect their reports (bounded)."""
+        """Start the workers, release them at one instant, collect their reports (bounded).
+        ``model_pool``: whether to report the servers' model connections at the start
+        ("cold"), and warm them up first, once the workers are connected ("warm")."""
         count = len(worker_args)
         queue = SPAWN.Queue()
         sync = Sync(
@@ -445,9 +551,11 @@ class Bench:
             queue=queue,
             barrier_timeout=CONNECT_TIMEOUT_S + 30,
         )
+        # Kept alive from before the reset, so that reading the stats is not a connection.
+        sim = idle.SimStats(self.sim_root)
         try:
             with worker_processes(name, target, worker_args, sync):
-                start_at = self._release(name, sync, count)
+                start_at, pool = self._release(name, sync, count, sim, model_pool)
                 while time.monotonic() < start_at:
                     time.sleep(min(0.001, max(0.0, start_at - time.monotonic())))
                 before = self.probe()
@@ -458,8 +566,10 @@ class Bench:
                     queue, count, timeout=deadline - time.monotonic()
                 )
                 after = self.probe()
+                sim_stats = sim.call("/sim/stats")
         finally:
             queue.close()
+            sim.close()
         broken = [r.fatal for r in reports if r.fatal]
         if broken or len(reports) != count:
             raise RuntimeError(f"{name}: a client process failed\n" + "\n".join(broken))
@@ -472,23 +582,39 @@ class Bench:
             reports=sorted(reports, key=lambda r: r.worker),
             before=before,
             after=after,
-            sim_stats=self.sim_request("/sim/stats"),
+            sim_stats=sim_stats,
+            pool=pool,
         )
 
-    def _release(self, name: str, sync: Sync, count: int) -> float:
-        """Once every client is connected, set the shared start instant; returns it."""
+    def _release(
+        self, name: str, sync: Sync, count: int, sim: idle.SimStats, model_pool: str
+    ) -> tuple[float, PoolWarmup | None]:
+        """Once every client is connected (and the pool warm-up, if any, is over), set the
+        shared start instant; returns it and the model pool's state."""
+        pool = None
         try:
             sync.ready.wait(timeout=CONNECT_TIMEOUT_S)
-            # After the clients' own warm-up requests, so the stats cover the run alone.
-            self.sim_request("/sim/stats/reset", method="POST")
+            if model_pool != "none":
+                pool = self.warm_pool(sim) if model_pool == "warm" else PoolWarmup()
+            # After every warm-up request, so the stats cover the run alone.
+            sim.call("/sim/stats/reset", "POST")
             start_at = time.monotonic() + START_DELAY_S
+            if pool is not None:
+                self.pool_at_start(pool, start_at)
             sync.start_at.value = start_at
             sync.go.wait(timeout=30)
         except threading.BrokenBarrierError:
             reports = drain(sync.queue, count, timeout=5)
             fatal = "\n".join(r.fatal for r in reports if r.fatal)
             raise RuntimeError(f"{name}: clients did not get ready\n{fatal}") from None
-        return start_at
+        return start_at, pool
+
+    def pool_at_start(self, pool: PoolWarmup, start_at: float) -> None:
+        """Note the servers' open model connections, and the time since the warm burst."""
+        pool.pooled = tcp_connections_to(self.server_pids, self.sim_port)
+        pool.gap_s = start_at - pool.first_done
+        since = f", {pool.gap_s:.1f} s after the warm burst's first reply" if pool.warmed else ""
+        self.log(f"{pool.pooled} model connection(s) open in the server(s) at the sends{since}")
 
     def split(self, items: list[Any], phase: str) -> list[list[Any]]:
         procs = self.args.procs[phase]
@@ -524,7 +650,8 @@ class Bench:
             f"{sched.ttft_ms:g} ms ttft, {sched.tokens_per_sec:g} tok/s, {sched.tokens} tokens "
             f"(ideal {sched.ideal_duration_ms:.0f} ms); work dir {self.tmp}"
         )
-        chats = self.setup(self.texts())
+        warm_pool = not args.no_warm_pool
+        chats = self.setup(self.texts(), pool=args.streams if warm_pool else 0)
         self.wait_quiet()
         concurrency = self.connect_concurrency("app")
         worker_args: list[tuple[Any, ...]] = [
@@ -536,6 +663,7 @@ class Bench:
             ws_worker,
             worker_args,
             on_start=self.start_profiler if args.py_spy else None,
+            model_pool="warm" if warm_pool else "cold",
         )
         # Summed over the server processes: the memory the app needs for this load.
         app.server_peak_rss_mb = sum(peak_rss_mb(pid) for pid in self.server_pids)
@@ -646,6 +774,31 @@ def describe(phase: PhaseResult, schedule: Schedule, warnings: list[str]) -> Non
         )
 
 
+def describe_pool(phase: PhaseResult, pool: PoolWarmup, warnings: list[str]) -> None:
+    """The model-connection pool at the start instant, and what the run opened."""
+    state = (
+        f"{pool.pooled} connection(s) open at the start; the simulator saw "
+        f"{phase.sim_connections} opened during the run"
+    )
+    if not pool.warmed:
+        print(f"  model pool: cold (--no-warm-pool); {state}")
+        return
+    print(
+        f"  model pool: warmed by {pool.chats} one-token chats at once ({pool.burst_s:.2f} s, "
+        f"quiet {pool.settle_s:.1f} s later), {pool.gap_s:.1f} s before the sends; {state}"
+    )
+    if not pool.settled:
+        warnings.append(
+            f"{phase.name}: the servers were still busy {SETTLE_TIMEOUT_S:g} s after the pool "
+            "warm-up's burst (its titles?): the run started anyway"
+        )
+    if pool.gap_s > POOL_GAP_LIMIT_S:
+        warnings.append(
+            f"{phase.name}: the sends came {pool.gap_s:.1f} s after the pool warm-up, close to "
+            f"the app's {APP_MODEL_KEEPALIVE_S:g} s keep-alive: the pool may have been cold"
+        )
+
+
 def final_line(app: PhaseResult, schedule: Schedule) -> str:
     ttft_over = [t - schedule.ideal_ttft_ms for t in app.ttft_ms()]
     ratio = [d / schedule.ideal_duration_ms for d in app.duration_ms()]
@@ -685,6 +838,10 @@ def phase_json(phase: PhaseResult, schedule: Schedule) -> dict[str, Any]:
         "other_cpu_s": phase.other_cpu_s,
         "server_peak_rss_mb": phase.server_peak_rss_mb,
         "sim_stats": phase.sim_stats,
+        # Connections the simulator saw opened from its reset to the run's end.
+        "sim_connections": phase.sim_connections,
+        "pool_warmed": phase.pool.warmed if phase.pool is not None else None,
+        "pool_warmup": pool_json(phase.pool),
         # Per stream, in send order within each client process: ms after its send.
         "per_stream": [
             {
@@ -697,6 +854,12 @@ def phase_json(phase: PhaseResult, schedule: Schedule) -> dict[str, Any]:
             for r in phase.results
         ],
     }
+
+
+def pool_json(pool: PoolWarmup | None) -> dict[str, Any] | None:
+    if pool is None:
+        return None
+    return {k: v for k, v in asdict(pool).items() if k != "first_done"}  # (a clock reading)
 
 
 def _ms(start: float | None, end: float | None) -> float | None:
@@ -714,6 +877,8 @@ def report(
         f"{schedule.tokens_per_sec:g}/s); machine: {os.cpu_count()} cores; app code {version}"
     )
     describe(app, schedule, warnings)
+    if app.pool is not None:
+        describe_pool(app, app.pool, warnings)
     if baseline is not None:
         describe(baseline, schedule, warnings)
     if args.json is not None:
@@ -770,7 +935,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("[bench] interrupted; stopping everything", file=sys.stderr)
             return 130
         except Exception as exc:
-            print(f"[bench] FAILED: {exc}", file=sys.stderr)
+            print(f"[bench] FAILED: {exc or type(exc).__name__}", file=sys.stderr)
             return 1
         finally:
             bench.close()
