@@ -194,17 +194,16 @@ async def _finish(
     """Store the reply, then show its end. Stored (and the conversation free for the next
     message) before the page hears: a person who sees the answer complete may send at once."""
     job = live.job
+    stored = False
     try:
         await h.finishes.submit((job, outcome))
+        stored = True
     except Exception:
         logger.exception("could not store reply %s", job.reply.pk)
         try:
             await database_sync_to_async(lease_release)(job.conversation_id)
         except Exception:
             logger.exception("could not release the lease of reply %s", job.reply.pk)
-    else:
-        if job.needs_title and outcome.status == Message.Status.COMPLETE:
-            await aenqueue(conversation_title_generate, str(job.conversation_id))
     message = live.message
     message.status = outcome.status
     message.error_code = outcome.error_code
@@ -218,6 +217,9 @@ async def _finish(
             await h.publish(live, message_frame(message), final=True)
     except Exception:
         logger.exception("could not show the end of reply %s", job.reply.pk)
+    # After the last frame: the title's model call must not hold up other replies' ends.
+    if stored and job.needs_title and message.status == Message.Status.COMPLETE:
+        await aenqueue(conversation_title_generate, str(job.conversation_id))
 
 
 class LeaseKeeper:

@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.http import Http404
 
+from chat.live.collector import gc_deferred
 from chat.live.frames import (
     accepted_frame,
     error_frame,
@@ -207,19 +208,21 @@ async def socket_receive(*, attachment: Attachment, raw: str | bytes | None, ip:
     composer). ``Http404`` (the conversation was deleted meanwhile) propagates.
     """
     owner, conversation = attachment.owner, attachment.conversation
-    try:
-        command = parse_frame(raw)
-        if isinstance(command, SendCommand):
-            job = await hub().sends.submit(SendRequest(owner, conversation, command.text, ip))
-        else:
-            job = await database_sync_to_async(message_retry)(
-                owner=owner, conversation=conversation, message_id=command.message_id, ip=ip
-            )
-    except (InputError, RateLimited, ConversationBusy) as exc:
-        return [error_frame(exc.message)]
-    reply_start(job)
-    # The "accepted" frame can wait two passes of the event loop: under a burst of sends,
-    # the model requests of every reply started in this pass go out (in the next) first.
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    with gc_deferred():  # until the model request is out (see chat.live.collector)
+        try:
+            command = parse_frame(raw)
+            if isinstance(command, SendCommand):
+                request = SendRequest(owner, conversation, command.text, ip)
+                job = await hub().sends.submit(request)
+            else:
+                job = await database_sync_to_async(message_retry)(
+                    owner=owner, conversation=conversation, message_id=command.message_id, ip=ip
+                )
+        except (InputError, RateLimited, ConversationBusy) as exc:
+            return [error_frame(exc.message)]
+        reply_start(job)
+        # The "accepted" frame can wait two passes of the event loop: under a burst of
+        # sends, the model requests of every reply started in this pass go out first.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
     return [accepted_frame(clear_composer=job.user_message is not None)]

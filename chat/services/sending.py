@@ -14,6 +14,7 @@ from chat.models import Conversation, Message
 from chat.owners import Owner
 from chat.ratelimits import RateLimited, check_send_rate
 from chat.selectors import message_histories, message_history
+from chat.services.inserts import messages_insert
 from chat.services.leases import lease_acquire, lease_release
 from chat.validation import InputError
 
@@ -108,7 +109,7 @@ def _exchanges_store(requests: list[SendRequest]) -> list[ReplyJob]:
         for r in requests
     ]
     with transaction.atomic():
-        Message.objects.bulk_create(users + replies)
+        messages_insert(users + replies)
     histories = message_histories(
         conversation_ids=[r.conversation.pk for r in requests],
         limit=settings.ORION_HISTORY_MESSAGES,

@@ -517,7 +517,7 @@ async def test_a_page_in_another_process_is_told_and_then_fed_the_reply(settings
         group_name(conversation.pk),
         {"type": "stream.watch", "conversation": str(conversation.pk), "reply_channel": elsewhere},
     )
-    frames = []
+    frames: list[dict[str, Any]] = []
     while not frames or not frames[-1]["final"]:
         event = await asyncio.wait_for(layer.receive(elsewhere), 10)
         if event["type"] == "reply.frame":  # (not its own stream.watch, echoed to the group)

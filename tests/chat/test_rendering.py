@@ -115,6 +115,44 @@ def test_a_retry_frame_swaps_only_the_reset_reply() -> None:
     assert 'id="msg-9"' in frame and "beforeend:#messages" not in frame
 
 
+@pytest.mark.parametrize("text", [*HOSTILE, " plain words", "a & b < c"])
+def test_a_delta_frame_appends_escaped_text_to_its_reply(text: str) -> None:
+    from chat.live.frames import delta_frame
+
+    frame = delta_frame(42, text)
+    assert frame.startswith('<div hx-swap-oob="beforeend:#msg-42-body">')
+    assert "<script" not in frame and frame.endswith("</div>")
+
+
+# --- sketches: the frames sent most, filled in, equal to their full render ---------------
+
+
+@pytest.mark.parametrize("text", [*HOSTILE, "plain words", "a & b < c", "'quotes\"", "\x001\x00"])
+@pytest.mark.parametrize(("role", "status"), PLAIN)
+def test_a_sketched_message_frame_equals_the_rendered_one(
+    role: str, status: str, text: str
+) -> None:
+    from chat.live.frames import message_frame
+
+    message = Message(id=7, role=role, status=status, content=text)
+    assert message_frame(message) == render_fragment("message", {"m": message})
+    assert "<script" not in message_frame(message)
+
+
+@pytest.mark.parametrize("text", [*HOSTILE, "plain words", "\x000\x00"])
+def test_a_sketched_exchange_frame_equals_the_rendered_one(text: str) -> None:
+    from chat.live.frames import exchange_frame
+    from chat.services import ReplyJob
+
+    user = Message(id=8, role="user", status="complete", content=text)
+    reply = Message(id=9, role="assistant", status="pending", content="")
+    job = ReplyJob(conversation_id=uuid.uuid4(), reply=reply, user_message=user, history=[],
+                   needs_title=False)  # fmt: skip
+    rendered = render_fragment("exchange", {"user_message": user, "reply": reply})
+    assert exchange_frame(job) == rendered and 'id="msg-9"' in rendered
+    assert "<script" not in rendered
+
+
 @pytest.mark.parametrize(
     ("status", "error_code", "shows"),
     [("complete", "", "<strong>bold</strong>"), ("failed", "timeout", "took too long")],
@@ -127,12 +165,41 @@ def test_finished_and_failed_replies_are_rendered_in_full(
     reply = Message(id=10, role="assistant", status=status, error_code=error_code,
                     content="**bold**")  # fmt: skip
     assert shows in message_frame(reply)
+    assert message_frame(reply) == render_fragment("message", {"m": reply})
 
 
-@pytest.mark.parametrize("text", [*HOSTILE, " plain words", "a & b < c"])
-def test_a_delta_frame_appends_escaped_text_to_its_reply(text: str) -> None:
+@pytest.mark.parametrize("text", [*HOSTILE, " plain words", "a & b < c", "'quotes\""])
+def test_the_fast_delta_frame_equals_its_template(text: str) -> None:
     from chat.live.frames import delta_frame
 
-    frame = delta_frame(42, text)
-    assert frame.startswith('<div hx-swap-oob="beforeend:#msg-42-body">')
-    assert "<script" not in frame and frame.endswith("</div>")
+    assert delta_frame(42, text) == render_fragment("delta", {"message_id": 42, "text": text})
+    assert "<script" not in delta_frame(42, text)
+
+
+def test_a_fragment_that_does_not_show_a_field_as_is_is_refused() -> None:
+    from chat.live.sketches import fragment_renderer
+
+    with pytest.raises(ValueError, match="as is"):
+        fragment_renderer("accepted", "clear_composer")(clear_composer=True)
+
+
+def test_a_person_s_message_that_failed_is_rendered_in_full() -> None:
+    from chat.live.frames import message_frame
+
+    message = Message(id=11, role="user", status="failed", error_code="timeout", content="hi")
+    assert message_frame(message) == render_fragment("message", {"m": message})
+
+
+def test_a_template_that_changes_the_text_is_not_sketched() -> None:
+    from django.utils.html import escape
+
+    from chat.live.sketches import checked_sketch
+
+    def shouting(message: Message) -> str:
+        return f"<p id={message.pk}>{escape(message.content).upper()}</p>"
+
+    def plain(message: Message) -> str:
+        return f"<p id={message.pk}>{escape(message.content)}</p>"
+
+    assert checked_sketch(shouting, [("user", "complete")]) is None
+    assert checked_sketch(plain, [("user", "complete")]) is not None
