@@ -10,8 +10,9 @@
 
 Both are opened on first use, never ahead: an idle server holds no model connection.
 Connections belong to the event loop that opened them, hence one set per loop. A loop's
-clients are closed when it shuts down: a task waits for the cancellation that
-``asyncio.run`` (and asgiref, and pytest-asyncio) give every pending task at the end.
+clients are closed when its pending tasks are cancelled at its end, as ``asyncio.run``,
+asgiref and pytest-asyncio do; a server process's loop runs until the process exits, and
+its connections close with it.
 """
 
 from __future__ import annotations

@@ -50,6 +50,10 @@ def _sdk_failure(exc: openai.OpenAIError) -> ProviderError:
         # The SDK raises it for both; only a connection that never opened is retried.
         return ProviderError("timeout", retryable=isinstance(exc.__cause__, httpx2.ConnectTimeout))
     if isinstance(exc, openai.APIConnectionError):
+        # Only a request that never reached the server is sent again: one that broke while
+        # its answer was read has been answered (and billed) already.
         cannot_connect = isinstance(exc.__cause__, httpx2.ConnectError)
-        return ProviderError("unavailable" if cannot_connect else "dropped", retryable=True)
+        return ProviderError(
+            "unavailable" if cannot_connect else "dropped", retryable=cannot_connect
+        )
     return ProviderError("provider_error")

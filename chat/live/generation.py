@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import aclosing
 from datetime import datetime
 
 from channels.db import database_sync_to_async
@@ -38,8 +39,8 @@ async def _show_exchange(h: Hub, live: LiveReply) -> None:
     # One pass of the event loop first: the model requests of every reply started in this
     # pass go out before any exchange is rendered.
     await asyncio.sleep(0)
-    live.exchange = exchange_frame(live.job)
     try:
+        live.exchange = exchange_frame(live.job)
         async with live.lock:
             await h.publish(live, live.exchange)
     finally:
@@ -148,12 +149,14 @@ class Streamer:
 
 async def _stream_answer(streamer: Streamer, job: ReplyJob) -> ReplyOutcome:
     done: AnswerDone | None = None
-    async for event in answer_stream(history=job.history):
-        if isinstance(event, TextDelta):
-            await streamer.delta(event.text)
-            await streamer.pace()
-        else:
-            done = event
+    # Closed at once if the reply stops early, so the model stops generating.
+    async with aclosing(answer_stream(history=job.history)) as events:
+        async for event in events:
+            if isinstance(event, TextDelta):
+                await streamer.delta(event.text)
+                await streamer.pace()
+            else:
+                done = event
     if done is None:  # pragma: no cover - the pipeline always ends with AnswerDone
         raise AnswerError("internal", "The answer ended unexpectedly.")
     return streamer.outcome(done)
@@ -219,7 +222,10 @@ async def _finish(
         logger.exception("could not show the end of reply %s", job.reply.pk)
     # After the last frame: the title's model call must not hold up other replies' ends.
     if stored and job.needs_title and message.status == Message.Status.COMPLETE:
-        await aenqueue(conversation_title_generate, str(job.conversation_id))
+        try:
+            await aenqueue(conversation_title_generate, str(job.conversation_id))
+        except Exception:  # the broker is down: the conversation keeps "New conversation"
+            logger.exception("could not queue the title of %s", job.conversation_id)
 
 
 class LeaseKeeper:

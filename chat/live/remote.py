@@ -44,7 +44,12 @@ class RemoteFeeds:
     async def _listen(self, channel: str) -> None:
         layer = get_channel_layer()
         while True:
-            event = await layer.receive(channel)
+            try:
+                event = await layer.receive(channel)
+            except Exception:  # the channel layer's connection broke: wait, then listen again
+                logger.exception("could not receive requests to watch replies")
+                await asyncio.sleep(1.0)
+                continue
             try:
                 await self._on_event(event)
             except Exception:
@@ -69,7 +74,11 @@ class RemoteFeeds:
         layer = get_channel_layer()
         event = _frame_event(live, html, final=final)
         for channel in tuple(live.remote):
-            await layer.send(channel, event)
+            try:
+                await layer.send(channel, event)
+            except Exception:  # a page gone without a word (its channel full): stop feeding it
+                logger.info("stopped feeding a page in another process", exc_info=True)
+                live.remote.discard(channel)
 
     async def announce(self, live: LiveReply) -> None:
         """Join the conversation's group (pages opening elsewhere can then ask to watch)

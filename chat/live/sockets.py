@@ -24,7 +24,7 @@ from chat.live.frames import (
     snapshot_frame,
 )
 from chat.live.generation import reply_start
-from chat.live.hub import hub
+from chat.live.hub import Hub, hub
 from chat.live.remote import ask_generator
 from chat.live.reply import LiveReply, Sender
 from chat.models import Conversation, Message
@@ -32,6 +32,7 @@ from chat.owners import Owner, owner_from_scope
 from chat.ratelimits import RateLimited
 from chat.services import (
     INSTANCE_ID,
+    ConnectState,
     ConversationBusy,
     SendRequest,
     conversation_connect,
@@ -92,7 +93,27 @@ async def socket_attach(
         send=send,
         channel_name=channel_name,
     )
-    live = h.subscribe(conversation_id, send)
+    try:
+        attachment.frames = await _catch_up(attachment, state, h, live_before, resume=resume)
+    except BaseException:  # not attached after all: leave nothing behind
+        await socket_detach(
+            attachment=attachment, conversation_id=conversation_id, channel_name=channel_name
+        )
+        raise
+    return attachment
+
+
+async def _catch_up(
+    attachment: Attachment,
+    state: ConnectState,
+    h: Hub,
+    live_before: LiveReply | None,
+    *,
+    resume: bool,
+) -> list[str]:
+    """Start feeding the socket; the frames that bring its page up to date."""
+    conversation_id = str(state.conversation.pk)
+    live = h.subscribe(conversation_id, attachment.send)
     message = state.live_message
     shown: Message | None = None  # the unfinished reply as it stands, if the page needs it
     if live is not None:
@@ -114,12 +135,8 @@ async def socket_attach(
         await watch_remote(attachment, message.pk, conversation_id)
         shown = message if resume else None
     if state.messages is not None:
-        attachment.frames.append(
-            snapshot_frame(state.conversation, _as_they_stand(state.messages, shown, live))
-        )
-    elif shown is not None:
-        attachment.frames.append(message_frame(shown))
-    return attachment
+        return [snapshot_frame(state.conversation, _as_they_stand(state.messages, shown, live))]
+    return [message_frame(shown)] if shown is not None else []
 
 
 def _as_they_stand(

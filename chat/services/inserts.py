@@ -17,8 +17,6 @@ from django.utils import timezone
 
 from chat.models import Message
 
-ROWS_PER_STATEMENT = 1000  # SQLite takes at most 32,766 parameters in a statement
-
 
 def messages_insert(messages: list[Message]) -> None:
     """Insert new ``messages`` (unsaved instances) and give them their ids, in order."""
@@ -29,8 +27,9 @@ def messages_insert(messages: list[Message]) -> None:
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             for message in messages:
                 setattr(message, field.attname, now)
-    for start in range(0, len(messages), ROWS_PER_STATEMENT):
-        _insert(connection, fields, messages[start : start + ROWS_PER_STATEMENT])
+    rows = max(1, (connection.features.max_query_params or 65_535) // len(fields))
+    for start in range(0, len(messages), rows):
+        _insert(connection, fields, messages[start : start + rows])
 
 
 def _insert(connection: Any, fields: list[Field[Any, Any]], messages: list[Message]) -> None:
@@ -42,6 +41,8 @@ def _insert(connection: Any, fields: list[Field[Any, Any]], messages: list[Messa
             same[index] = field.get_db_prep_save(values[0], connection)
         else:
             varying[index] = [field.get_db_prep_save(value, connection) for value in values]
+    if not varying:  # identical rows: let one column vary all the same (SQL needs one)
+        varying[0] = [same.pop(0)] * len(messages)
     quote = connection.ops.quote_name
     # Identifiers come from the model and are quoted; every value is a parameter.
     head = (

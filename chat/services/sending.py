@@ -66,13 +66,19 @@ def messages_send(*, requests: list[SendRequest]) -> list[ReplyJob | Exception]:
 def sends_admit(*, requests: list[SendRequest]) -> list[Exception | None]:
     """The rate limits, then the conversation's lease: None for a send that may go."""
     results: list[Exception | None] = []
-    for request in requests:
-        try:
-            check_send_rate(owner=request.owner, ip=request.ip)
-        except RateLimited as refused:
-            results.append(refused)
-            continue
-        results.append(None if lease_acquire(request.conversation.pk) else ConversationBusy())
+    try:
+        for request in requests:
+            try:
+                check_send_rate(owner=request.owner, ip=request.ip)
+            except RateLimited as refused:
+                results.append(refused)
+                continue
+            results.append(None if lease_acquire(request.conversation.pk) else ConversationBusy())
+    except BaseException:  # the cache failed midway: give back the leases taken so far
+        for request, result in zip(requests, results, strict=False):
+            if result is None:
+                lease_release(request.conversation.pk)
+        raise
     return results
 
 

@@ -40,7 +40,10 @@ def recording(batches: list[list[int]], gate: asyncio.Event | None = None) -> ob
 
 async def test_a_burst_spread_over_loop_passes_is_taken_as_one_batch() -> None:
     batches: list[list[int]] = []
-    batcher: Batcher[int, int] = Batcher(recording(batches))  # type: ignore[arg-type]
+    batcher: Batcher[int, int] = Batcher(
+        recording(batches),  # type: ignore[arg-type]
+        clock=FakeClock(),  # (no wall time: only loop passes count here)
+    )
 
     async def submit_later(item: int, passes: int) -> int:
         for _ in range(passes):

@@ -254,3 +254,28 @@ def test_a_burst_of_sends_is_stored_in_a_fixed_number_of_queries(
     with django_assert_num_queries(4):
         jobs = messages_send(requests=requests)
     assert not any(isinstance(job, Exception) for job in jobs)
+
+
+def test_a_burst_insert_puts_each_value_on_its_own_row(conversation: Conversation) -> None:
+    from chat.services.inserts import messages_insert
+
+    other = Conversation.objects.create(owner_anon="visitor-2")
+    new = [
+        Message(conversation=conversation, role="user", content=TRICKY[0]),
+        Message(conversation=other, role="user", content=TRICKY[1]),
+        Message(conversation=conversation, role="assistant", status="pending"),
+        Message(conversation=other, role="assistant", status="failed", error_code="timeout"),
+    ]
+    messages_insert(new)
+    assert all(m.pk for m in new) and new[0].pk < new[1].pk < new[2].pk < new[3].pk
+    stored = {m.pk: m for m in Message.objects.all()}
+    for message in new:
+        row = stored[message.pk]
+        assert (row.conversation_id, row.role, row.status, row.content, row.error_code) == (
+            message.conversation_id, message.role, message.status, message.content,
+            message.error_code,
+        )  # fmt: skip
+        assert row.created_at == message.created_at is not None
+    twins = [Message(conversation=other, role="user", content="same") for _ in range(2)]
+    messages_insert(twins)  # rows that do not differ at all
+    assert Message.objects.filter(content="same").count() == 2
