@@ -136,7 +136,9 @@ def _loop_clients() -> _LoopClients:
 async def _close_at_shutdown(loop: asyncio.AbstractEventLoop, clients: _LoopClients) -> None:
     try:
         await loop.create_future()  # never set: only the loop's shutdown ends this wait
-    finally:
+    except asyncio.CancelledError:
+        await clients.aclose()
+        raise
+    finally:  # (a loop closed without cancelling its tasks just lets its clients go)
         if _clients.get(loop) is clients:
             _clients.pop(loop, None)
-        await clients.aclose()

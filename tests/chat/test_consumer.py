@@ -369,6 +369,7 @@ async def test_a_second_tab_sees_the_exchange_and_the_reply() -> None:
     _, cookie, conversation = await visitor()
     first = await connect(conversation, cookie)
     second = await connect(conversation, cookie)
+    await attached(second)  # (on a busy machine it could still be attaching after the send)
     await send(first, "two tabs")
     mine = await frames_until_done(first)
     theirs = await frames_until_done(second)
