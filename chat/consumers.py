@@ -47,11 +47,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.attachment is not None:
-            await sockets.socket_detach(
-                attachment=self.attachment,
-                conversation_id=self.conversation_id,
-                channel_name=self.channel_name,
-            )
+            await sockets.socket_detach(attachment=self.attachment)
             self.attachment = None
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -87,9 +83,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def reply_started(self, event: dict[str, Any]) -> None:
         if self.attachment is not None:
             await self.send_all(
-                await sockets.socket_reply_started(
-                    attachment=self.attachment, event=event, conversation_id=self.conversation_id
-                )
+                await sockets.socket_reply_started(attachment=self.attachment, event=event)
             )
 
     async def conversation_titled(self, event: dict[str, Any]) -> None:
