@@ -55,17 +55,6 @@ _in_process = _DaemonThreads(workers=4)
 _running: set[asyncio.Future[None]] = set()
 
 
-def enqueue(task: Task, *args: Any) -> None:
-    """Queue ``task`` from synchronous code (a view, ``transaction.on_commit``).
-
-    Without a broker (the embedded default) it runs here and now, as Celery's eager mode does.
-    """
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        task.apply(args=args)
-    else:
-        task.apply_async(args=args)
-
-
 async def aenqueue(task: Task, *args: Any) -> None:
     """Queue ``task`` from the event loop, once what it reads is committed.
 

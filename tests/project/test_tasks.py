@@ -9,7 +9,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
-from project.tasks import aenqueue, enqueue
+from project.tasks import aenqueue
 
 
 class Recorder:
@@ -50,13 +50,6 @@ async def test_a_burst_of_in_process_tasks_runs_on_a_few_threads_and_this_loop(
     assert set(task.loops) == {asyncio.get_running_loop()}
 
 
-def test_from_synchronous_code_an_in_process_task_runs_at_once(settings: Any) -> None:
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    task = Recorder(expected=1)
-    enqueue(task, 7)  # type: ignore[arg-type]
-    assert [argument for argument, _ in task.calls] == [7]
-
-
 def test_with_a_broker_tasks_are_sent_to_it(settings: Any) -> None:
     settings.CELERY_TASK_ALWAYS_EAGER = False
     sent: list[tuple[Any, ...]] = []
@@ -67,6 +60,5 @@ def test_with_a_broker_tasks_are_sent_to_it(settings: Any) -> None:
         def apply_async(self, *, args: tuple[Any, ...]) -> None:
             sent.append(args)
 
-    enqueue(Task(), 1)  # type: ignore[arg-type]
     async_to_sync(aenqueue)(Task(), 2)  # type: ignore[arg-type]
-    assert sent == [(1,), (2,)]
+    assert sent == [(2,)]
