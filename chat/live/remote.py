@@ -47,6 +47,9 @@ class RemoteFeeds:
             try:
                 event = await layer.receive(channel)
             except Exception:  # the channel layer's connection broke: wait, then listen again
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # (the loop is shutting down)
+                    raise
                 logger.exception("could not receive requests to watch replies")
                 await asyncio.sleep(1.0)
                 continue
