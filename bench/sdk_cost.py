@@ -24,6 +24,8 @@ All of them send the same request (``stream_options.include_usage``, as the app 
   read raw (``iter_bytes``) and parsed by ``SSEParser``;
 - ``aiohttp``: a plain ``aiohttp.ClientSession`` POSTing to ``/chat/completions`` with the
   bearer header, reading the body with ``response.content.readany()`` into ``SSEParser``;
+- ``aiohttp-trimmed``: the same with the headers set once on the session, a cookie jar
+  that keeps nothing and no automatic ``User-Agent`` or ``Accept-Encoding`` headers;
 - ``lean``: only if ``agents.transport`` can be imported (the transport of commit af80efc):
   ``httpx2.AsyncClient(transport=LeanTransport())``, the body read raw (``aiter_raw``)
   into ``SSEParser``.
@@ -172,21 +174,33 @@ def sdk_aiohttp_client(base_url: str) -> tuple[Stream, Closer]:
     return stream, client.close
 
 
-def aiohttp_client(base_url: str) -> tuple[Stream, Closer]:
-    """A plain aiohttp session: one POST, the body read with ``readany``."""
+def aiohttp_client(base_url: str, *, trimmed: bool = False) -> tuple[Stream, Closer]:
+    """A plain aiohttp session: one POST, the body read with ``readany``. ``trimmed``: the
+    headers set once on the session, a cookie jar that keeps nothing, no automatic
+    ``User-Agent`` or ``Accept-Encoding``."""
     import aiohttp
+    from yarl import URL
 
     session: aiohttp.ClientSession | None = None
-    url = base_url.rstrip("/") + "/chat/completions"
+    url = URL(base_url.rstrip("/") + "/chat/completions")
     headers = {"Authorization": "Bearer x", "Content-Type": "application/json"}
 
     async def stream(max_tokens: int) -> int:
         nonlocal session
         if session is None:  # made on the running loop, as aiohttp wants
             connector = aiohttp.TCPConnector(limit=POOL, keepalive_timeout=KEEPALIVE_S)
-            session = aiohttp.ClientSession(connector=connector)
+            if trimmed:
+                session = aiohttp.ClientSession(
+                    connector=connector,
+                    headers=headers,
+                    cookie_jar=aiohttp.DummyCookieJar(),
+                    skip_auto_headers=("User-Agent", "Accept-Encoding"),
+                )
+            else:
+                session = aiohttp.ClientSession(connector=connector)
         body = json.dumps(request_body(max_tokens)).encode()
-        async with session.post(url, data=body, headers=headers) as response:
+        extra = None if trimmed else headers
+        async with session.post(url, data=body, headers=extra) as response:
             if response.status != 200:
                 raise RuntimeError(f"HTTP {response.status}")
             return await read_sse(_readany(response.content))
@@ -234,6 +248,7 @@ def clients(base_url: str) -> dict[str, tuple[Stream, Closer]]:
         "sdk": sdk_client(base_url),
         "sdk-aiohttp": sdk_aiohttp_client(base_url),
         "aiohttp": aiohttp_client(base_url),
+        "aiohttp-trimmed": aiohttp_client(base_url, trimmed=True),
     }
     lean = lean_client(base_url)
     if lean is not None:

@@ -86,6 +86,18 @@ def env_rate(name: str, default: str) -> str:
     return value
 
 
+_PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def rate_split(rate: str) -> tuple[int, int]:
+    """``"100/5m"`` -> ``(100, 300)``: the count and the window in seconds."""
+    match = _RATE_RE.fullmatch(rate)
+    if match is None:
+        raise ValueError(f"not a rate: {rate!r}")
+    count, multiplier, unit = match.groups()
+    return int(count), int(multiplier or 1) * _PERIOD_SECONDS[unit]
+
+
 def database_from_url(url: str) -> dict[str, object]:
     """Turn ``postgres://user:pass@host:port/name`` or ``sqlite:///path`` into a DATABASES entry."""
     parts = urlsplit(url)

@@ -162,9 +162,9 @@ if REDIS_URL:
         }
     }
 else:
-    # The in-process cache holds sessions, rate counters and generation leases. At its
+    # The in-process cache holds sessions and the HTTP views' rate counters. At its
     # default 300 entries it drops a third of them whenever it is full, which from about
-    # 100 people chatting at once would drop leases (and let a second reply start).
+    # 100 people chatting at once would sign visitors out.
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",

@@ -31,6 +31,7 @@ from django.test import Client
 
 from agents.simulator import SimulatorConfig, SimulatorThread, run_in_thread
 from chat.owners import ANON_SESSION_KEY, Owner
+from chat.services.admission import gate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ORIGIN = "http://127.0.0.1:8000"
@@ -131,6 +132,7 @@ def _model(settings: Any, simulator: SimulatorThread) -> None:
 def _fresh_state() -> Iterator[None]:
     """Rate-limit counters, leases and channel layers must not leak between tests."""
     cache.clear()
+    gate().clear()
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()

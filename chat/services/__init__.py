@@ -3,21 +3,20 @@ sockets; async callers wrap them in ``database_sync_to_async``."""
 
 from __future__ import annotations
 
+from chat.services.admission import (
+    INSTANCE_ID,
+    lease_acquire,
+    lease_holder,
+    lease_refresh,
+    lease_release,
+    leases_release,
+)
 from chat.services.conversations import (
     conversation_create,
     conversation_delete,
     conversation_rename,
     conversation_title_set,
     conversations_claim,
-)
-from chat.services.leases import (
-    INSTANCE_ID,
-    lease_acquire,
-    lease_holder,
-    lease_key,
-    lease_refresh,
-    lease_release,
-    leases_release,
 )
 from chat.services.replies import (
     Checkpoint,
@@ -58,7 +57,6 @@ __all__ = [
     "exchanges_store",
     "lease_acquire",
     "lease_holder",
-    "lease_key",
     "lease_refresh",
     "lease_release",
     "leases_release",

@@ -14,7 +14,8 @@ from django.utils import timezone
 from chat.models import Conversation, Message
 from chat.owners import Owner
 from chat.selectors import conversation_get_for_owner, message_list
-from chat.services.leases import lease_holder, leases_release
+from chat.services.admission import lease_holder, leases_release
+from chat.services.bulk import messages_update
 from chat.services.sending import ReplyJob
 
 
@@ -28,10 +29,11 @@ class Checkpoint:
 def messages_checkpoint(*, checkpoints: list[Checkpoint]) -> list[None]:
     """Save partial text now and then, so a crash loses seconds of a reply, not all of it."""
     with transaction.atomic():
-        for c in checkpoints:
-            Message.objects.filter(pk=c.message_id).update(
-                content=c.content, status=Message.Status.STREAMING, first_token_at=c.first_token_at
-            )
+        messages_update(
+            ["content", "status", "first_token_at"],
+            [(c.message_id, (c.content, Message.Status.STREAMING, c.first_token_at))
+             for c in checkpoints],
+        )  # fmt: skip
     return [None] * len(checkpoints)
 
 
@@ -48,24 +50,29 @@ class ReplyOutcome:
     model: str = ""
 
 
+FINISH_FIELDS = [
+    "status", "content", "error_code", "first_token_at", "done_at",
+    "tokens_in", "tokens_out", "cost", "provider", "model",
+]  # fmt: skip
+
+
 def message_finish(*, job: ReplyJob, outcome: ReplyOutcome) -> None:
     messages_finish(finished=[(job, outcome)])
 
 
 def messages_finish(*, finished: list[tuple[ReplyJob, ReplyOutcome]]) -> list[None]:
-    """Replies' final writes, then their conversations' leases are free.
-
-    One ``UPDATE`` per reply in one transaction: ``bulk_update``'s ``CASE`` expressions
-    cost several times more to build for a burst of replies (bench/README.md).
-    """
+    """Replies' final writes (one statement for the burst), then their conversations'
+    leases are free."""
     now = timezone.now()
     with transaction.atomic():
-        for job, o in finished:
-            Message.objects.filter(pk=job.reply.pk).update(
-                status=o.status, content=o.content, error_code=o.error_code,
-                first_token_at=o.first_token_at, done_at=now, tokens_in=o.tokens_in,
-                tokens_out=o.tokens_out, cost=o.cost, provider=o.provider, model=o.model,
-            )  # fmt: skip
+        messages_update(
+            FINISH_FIELDS,
+            [
+                (job.reply.pk, (o.status, o.content, o.error_code, o.first_token_at, now,
+                                o.tokens_in, o.tokens_out, o.cost, o.provider, o.model))
+                for job, o in finished
+            ],
+        )  # fmt: skip
         Conversation.objects.filter(pk__in=[job.conversation_id for job, _ in finished]).update(
             updated_at=now
         )

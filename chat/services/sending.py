@@ -12,10 +12,10 @@ from django.http import Http404
 
 from chat.models import Conversation, Message
 from chat.owners import Owner
-from chat.ratelimits import RateLimited, check_send_rate
+from chat.ratelimits import RateLimited
 from chat.selectors import message_histories, message_history
-from chat.services.inserts import messages_insert
-from chat.services.leases import lease_acquire, lease_release
+from chat.services.admission import ADMITTED, BUSY, Ask, asks_admit, lease_release
+from chat.services.bulk import messages_insert
 from chat.validation import InputError
 
 
@@ -64,22 +64,18 @@ def messages_send(*, requests: list[SendRequest]) -> list[ReplyJob | Exception]:
 
 
 def sends_admit(*, requests: list[SendRequest]) -> list[Exception | None]:
-    """The rate limits, then the conversation's lease: None for a send that may go."""
-    results: list[Exception | None] = []
-    try:
-        for request in requests:
-            try:
-                check_send_rate(owner=request.owner, ip=request.ip)
-            except RateLimited as refused:
-                results.append(refused)
-                continue
-            results.append(None if lease_acquire(request.conversation.pk) else ConversationBusy())
-    except BaseException:  # the cache failed midway: give back the leases taken so far
-        for request, result in zip(requests, results, strict=False):
-            if result is None:
-                lease_release(request.conversation.pk)
-        raise
-    return results
+    """The conversation's lease, then the rate limits (``chat.services.admission``): None
+    for a send that may go (its lease is held)."""
+    asks = [Ask(str(r.conversation.pk), r.owner.key, r.ip or "0.0.0.0") for r in requests]  # noqa: S104
+    return [_refusal(result) for result in asks_admit(asks)]
+
+
+def _refusal(result: int) -> Exception | None:
+    if result == ADMITTED:
+        return None
+    if result == BUSY:
+        return ConversationBusy()
+    return RateLimited(retry_after=result)
 
 
 def exchanges_store(*, requests: list[SendRequest]) -> list[ReplyJob | Exception]:
@@ -151,9 +147,9 @@ def message_retry(
     ).first()
     if reply is None:
         raise InputError("not_retryable", "That reply cannot be retried.")
-    check_send_rate(owner=owner, ip=ip)
-    if not lease_acquire(conversation.pk):
-        raise ConversationBusy
+    refusal = sends_admit(requests=[SendRequest(owner, conversation, "", ip)])[0]
+    if refusal is not None:
+        raise refusal
     try:
         reply.content = ""
         reply.status = Message.Status.PENDING

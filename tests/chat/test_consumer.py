@@ -537,9 +537,7 @@ async def _reply_elsewhere(
     settings: Any, status: str = "pending", content: str = ""
 ) -> tuple[bytes, Conversation, Message]:
     """A visitor's conversation whose reply another server process holds the lease for."""
-    from django.core.cache import cache
-
-    from chat.services import lease_key
+    from chat.services import lease_acquire
 
     settings.ORION_SHARED_STREAMS = True  # on by default with Redis; forced for the in-memory run
     _, cookie, conversation = await visitor()
@@ -547,7 +545,9 @@ async def _reply_elsewhere(
     reply = await Message.objects.acreate(
         conversation=conversation, role="assistant", status=status, content=content
     )
-    await cache.aset(lease_key(conversation.pk), "another-server-process", 30)
+    assert await database_sync_to_async(lease_acquire)(
+        conversation.pk, holder="another-server-process"
+    )
     return cookie, conversation, reply
 
 
@@ -580,9 +580,8 @@ async def test_a_page_opened_during_a_reply_elsewhere_shows_its_exchange_once(
 ) -> None:
     """It watches that reply from the start; the reply's later announcement adds nothing."""
     from channels.layers import get_channel_layer
-    from django.core.cache import cache
 
-    from chat.services import lease_key
+    from chat.services import lease_release
 
     cookie, conversation, pending = await _reply_elsewhere(settings)
     layer = get_channel_layer()
@@ -601,7 +600,7 @@ async def test_a_page_opened_during_a_reply_elsewhere_shows_its_exchange_once(
     await layer.group_send(group_name(conversation.pk), later)
     assert await ws.receive_from(timeout=5) == "the next exchange"
     await ws.disconnect()
-    await cache.adelete(lease_key(conversation.pk))
+    await database_sync_to_async(lease_release)(conversation.pk)
 
 
 async def test_a_page_that_asked_too_early_asks_again_when_the_reply_is_announced(
@@ -610,9 +609,8 @@ async def test_a_page_that_asked_too_early_asks_again_when_the_reply_is_announce
     """The page opened between the reply's storing and the generating process joining the
     conversation's group: its first request to watch reached nobody."""
     from channels.layers import get_channel_layer
-    from django.core.cache import cache
 
-    from chat.services import lease_key
+    from chat.services import lease_release
 
     cookie, conversation, pending = await _reply_elsewhere(settings)
     layer = get_channel_layer()
@@ -634,7 +632,7 @@ async def test_a_page_that_asked_too_early_asks_again_when_the_reply_is_announce
     assert [e["type"] for e in events] == ["reply.started", "stream.watch"]
     assert await ws.receive_nothing(timeout=0.3)  # the page shows the exchange already
     await ws.disconnect()
-    await cache.adelete(lease_key(conversation.pk))
+    await database_sync_to_async(lease_release)(conversation.pk)
 
 
 async def attached(ws: WebsocketCommunicator) -> None:
@@ -647,16 +645,16 @@ async def attached(ws: WebsocketCommunicator) -> None:
 async def test_a_page_watching_a_reply_whose_process_died_shows_it_interrupted(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from django.core.cache import cache
-
     from chat.live import sockets
-    from chat.services import lease_key
+    from chat.services import lease_release
 
     monkeypatch.setattr(sockets, "REMOTE_CHECK_SECONDS", 0.05)
     cookie, conversation, reply = await _reply_elsewhere(settings, "streaming", "Half")
     ws = await connect(conversation, cookie)
     await attached(ws)
-    await cache.adelete(lease_key(conversation.pk))  # the lease lapsed: nobody generates it
+    await database_sync_to_async(lease_release)(
+        conversation.pk
+    )  # the lease lapsed: nobody generates it
     frame = await ws.receive_from(timeout=5)
     await ws.disconnect()
     assert 'data-status="interrupted"' in frame and "Half" in frame
@@ -667,10 +665,8 @@ async def test_a_page_watching_a_reply_whose_process_died_shows_it_interrupted(
 async def test_a_reply_elsewhere_that_ends_unannounced_is_shown_as_it_ended(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from django.core.cache import cache
-
     from chat.live import sockets
-    from chat.services import lease_key
+    from chat.services import lease_release
 
     monkeypatch.setattr(sockets, "REMOTE_CHECK_SECONDS", 0.05)
     cookie, conversation, reply = await _reply_elsewhere(settings, "streaming", "Half")
@@ -680,7 +676,7 @@ async def test_a_reply_elsewhere_that_ends_unannounced_is_shown_as_it_ended(
     await reply.asave()  # its last frame never reached this page
     frame = await ws.receive_from(timeout=5)
     await ws.disconnect()
-    await cache.adelete(lease_key(conversation.pk))
+    await database_sync_to_async(lease_release)(conversation.pk)
     assert f'id="msg-{reply.pk}"' in frame and 'data-status="complete"' in frame
     assert "<strong>done</strong>" in frame
 

@@ -199,8 +199,8 @@ def test_checkpoints_save_the_partial_text_of_each_reply(conversation: Conversat
 
 
 def test_a_conversations_lease_outlives_a_busy_cache(conversation: Conversation) -> None:
-    """Hundreds of people chatting at once fill the cache with sessions, rate counters and
-    leases; none of them may push a lease out (a second reply would start)."""
+    """Hundreds of people chatting at once fill the cache with sessions; none of them may
+    push a lease out (a second reply would start): leases are kept apart from the cache."""
     from django.core.cache import cache
 
     assert lease_acquire(conversation.pk)
@@ -257,7 +257,7 @@ def test_a_burst_of_sends_is_stored_in_a_fixed_number_of_queries(
 
 
 def test_a_burst_insert_puts_each_value_on_its_own_row(conversation: Conversation) -> None:
-    from chat.services.inserts import messages_insert
+    from chat.services.bulk import messages_insert
 
     other = Conversation.objects.create(owner_anon="visitor-2")
     new = [
@@ -279,3 +279,36 @@ def test_a_burst_insert_puts_each_value_on_its_own_row(conversation: Conversatio
     twins = [Message(conversation=other, role="user", content="same") for _ in range(2)]
     messages_insert(twins)  # rows that do not differ at all
     assert Message.objects.filter(content="same").count() == 2
+
+
+def test_a_burst_of_finishes_is_stored_in_a_fixed_number_of_queries(
+    settings: Any, django_assert_num_queries: Any
+) -> None:
+    from decimal import Decimal
+
+    from chat.services import messages_finish
+
+    settings.ORION_RATE_LIMIT = "1000/m"
+    conversations = [Conversation.objects.create(owner_anon=f"f{n}") for n in range(12)]
+    jobs = messages_send(
+        requests=[request(Owner(anon_id=f"f{n}"), "10.8.8.8", c) for n, c in
+                  enumerate(conversations)]
+    )  # fmt: skip
+    outcomes = [
+        ReplyOutcome(status="complete", content=f"Answer {n} <b>", tokens_in=n, tokens_out=2 * n,
+                     cost=Decimal("0.000125") * n, provider="sim", model=f"m{n}")
+        if n % 3 else ReplyOutcome(status="failed", content="", error_code="timeout")
+        for n in range(12)
+    ]  # fmt: skip
+    # One statement for every reply, one for their conversations (in a savepoint here).
+    with django_assert_num_queries(4):
+        messages_finish(finished=list(zip(jobs, outcomes, strict=True)))  # type: ignore[arg-type]
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        row = Message.objects.get(pk=job.reply.pk)  # type: ignore[union-attr]
+        assert (row.status, row.content, row.error_code, row.tokens_in, row.tokens_out,
+                row.cost, row.provider, row.model) == (
+            outcome.status, outcome.content, outcome.error_code, outcome.tokens_in,
+            outcome.tokens_out, outcome.cost, outcome.provider, outcome.model,
+        )  # fmt: skip
+        assert row.done_at is not None
+        assert lease_holder(job.conversation_id) is None  # type: ignore[union-attr]

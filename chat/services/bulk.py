@@ -1,10 +1,15 @@
-"""Inserting a burst of new messages in one statement.
+"""Writing a burst of messages: the one place with SQL of its own (bench/README.md,
+"Decisions", has the numbers).
 
-``bulk_create`` prepares every field of every row in Python, the largest part of storing
-a burst of a hundred sends (bench/README.md, "Decisions"). A burst's messages differ in
-a few columns; here a column whose value is the same in every row is prepared once, and
-one ``INSERT ... RETURNING`` goes out. The columns come from the model, so a new field
-needs nothing here.
+- **Insert**: ``bulk_create`` prepares every field of every row in Python, the largest
+  part of storing a burst of a hundred sends. A burst's messages differ in a few columns;
+  here a column whose value is the same in every row is prepared once, and one
+  ``INSERT ... RETURNING`` goes out.
+- **Update**: ``bulk_update`` builds a ``CASE`` per field over every row, and an
+  ``update()`` per row builds its query each time; here one ``UPDATE`` is prepared and
+  sent once for all rows (``executemany``).
+
+The columns come from the model, so a new field needs nothing here.
 """
 
 from __future__ import annotations
@@ -16,6 +21,30 @@ from django.db.models import Field
 from django.utils import timezone
 
 from chat.models import Message
+
+
+def messages_update(fields: list[str], rows: list[tuple[int, tuple[Any, ...]]]) -> None:
+    """Set ``fields`` of each message ``(pk, values)`` in ``rows``, one statement for all."""
+    if not rows:
+        return
+    connection = connections[router.db_for_write(Message)]
+    model_fields: list[Field[Any, Any]] = [
+        Message._meta.get_field(name)  # type: ignore[misc]
+        for name in fields
+    ]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in model_fields)
+    sql = (
+        f"UPDATE {quote(Message._meta.db_table)} SET {assignments} "  # noqa: S608
+        f"WHERE {quote(Message._meta.pk.column)} = %s"  # type: ignore[union-attr]
+    )
+    params = [
+        [f.get_db_prep_save(v, connection) for f, v in zip(model_fields, values, strict=True)]
+        + [pk]
+        for pk, values in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def messages_insert(messages: list[Message]) -> None:
