@@ -21,6 +21,8 @@ from project.tasks import aenqueue
 
 logger = logging.getLogger(__name__)
 
+EXCHANGE_AFTER_PASSES = 3
+
 
 def reply_start(job: ReplyJob) -> None:
     """Start generating, detached from any socket, and show the exchange on every open page.
@@ -36,9 +38,11 @@ def reply_start(job: ReplyJob) -> None:
 
 
 async def _show_exchange(h: Hub, live: LiveReply) -> None:
-    # One pass of the event loop first: the model requests of every reply started in this
-    # pass go out before any exchange is rendered.
-    await asyncio.sleep(0)
+    # A few passes of the event loop first: the model requests of every reply started in
+    # this pass go out before any exchange is rendered. (On Python before 3.12 aiohttp
+    # writes a request's body from a task of its own, which starts a pass after the post.)
+    for _ in range(EXCHANGE_AFTER_PASSES):
+        await asyncio.sleep(0)
     try:
         live.exchange = exchange_frame(live.job)
         async with live.lock:
