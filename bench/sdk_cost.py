@@ -123,21 +123,24 @@ def request_body(max_tokens: int) -> dict[str, Any]:
 # --- the clients ---------------------------------------------------------------------------
 
 
-def sdk_client(base_url: str) -> tuple[Stream, Closer]:
-    """The SDK on its own httpx stack, typed chunks."""
+def _openai(base_url: str, http_client_class: Any) -> Any:
+    """An ``openai.AsyncOpenAI`` on ``http_client_class`` with the pool every client gets."""
     import httpx2
     import openai
 
-    client = openai.AsyncOpenAI(
-        base_url=base_url,
-        api_key="x",
-        max_retries=0,
-        http_client=openai.DefaultAsyncHttpxClient(
-            limits=httpx2.Limits(
-                max_connections=POOL, max_keepalive_connections=POOL, keepalive_expiry=KEEPALIVE_S
-            )
-        ),
+    limits = httpx2.Limits(
+        max_connections=POOL, max_keepalive_connections=POOL, keepalive_expiry=KEEPALIVE_S
     )
+    return openai.AsyncOpenAI(
+        base_url=base_url, api_key="x", max_retries=0, http_client=http_client_class(limits=limits)
+    )
+
+
+def sdk_client(base_url: str) -> tuple[Stream, Closer]:
+    """The SDK on its own httpx stack, typed chunks."""
+    import openai
+
+    client = _openai(base_url, openai.DefaultAsyncHttpxClient)
 
     async def stream(max_tokens: int) -> int:
         received = 0
@@ -152,19 +155,9 @@ def sdk_client(base_url: str) -> tuple[Stream, Closer]:
 
 def sdk_aiohttp_client(base_url: str) -> tuple[Stream, Closer]:
     """The SDK on aiohttp (``DefaultAioHttpClient``), its body read raw."""
-    import httpx2
     import openai
 
-    client = openai.AsyncOpenAI(
-        base_url=base_url,
-        api_key="x",
-        max_retries=0,
-        http_client=openai.DefaultAioHttpClient(
-            limits=httpx2.Limits(
-                max_connections=POOL, max_keepalive_connections=POOL, keepalive_expiry=KEEPALIVE_S
-            )
-        ),
-    )
+    client = _openai(base_url, openai.DefaultAioHttpClient)
     create = client.chat.completions.with_streaming_response.create
 
     async def stream(max_tokens: int) -> int:

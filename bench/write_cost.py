@@ -59,20 +59,20 @@ def main() -> None:
         for n in range(args.replies)
     ]
 
-    def one_statement() -> None:
+    def finished() -> tuple[object, ...]:  # FINISH_FIELDS' values for a finished reply
         now = timezone.now()
-        values = ("complete", REPLY, "", now, now, 10, 200, None, "sim", "orion-sim-1")
+        return ("complete", REPLY, "", now, now, 10, 200, None, "sim", "orion-sim-1")
+
+    def one_statement() -> None:
+        values = finished()
         with transaction.atomic():
             messages_update(FINISH_FIELDS, [(m.pk, values) for m in replies])
 
     def per_reply() -> None:
-        now = timezone.now()
+        fields = dict(zip(FINISH_FIELDS, finished(), strict=True))
         with transaction.atomic():
             for m in replies:
-                Message.objects.filter(pk=m.pk).update(
-                    **dict(zip(FINISH_FIELDS, ("complete", REPLY, "", now, now, 10, 200, None,
-                                               "sim", "orion-sim-1"), strict=True))
-                )  # fmt: skip
+                Message.objects.filter(pk=m.pk).update(**fields)
 
     timings: dict[str, list[float]] = {"one statement": [], "update() per reply": []}
     for _ in range(args.rounds):
