@@ -57,7 +57,7 @@ run: install
 	if [ -z "$${OPENAI_BASE_URL:-}" ]; then \
 	  export OPENAI_BASE_URL=http://127.0.0.1:$(SIM_PORT)/v1 ORION_MODEL=orion-sim-1; \
 	fi; \
-	$(VENV)/bin/daphne -b 127.0.0.1 -p $(PORT) project.asgi:application
+	$(PY) manage.py serve --port $(PORT)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -102,7 +102,7 @@ def _setup_options(parser: argparse.ArgumentParser) -> None:
         "--server-procs",
         type=int,
         default=1,
-        help="Daphne processes (services config only: the in-memory channel layer and cache "
+        help="server processes (services config only: the in-memory channel layer and cache "
         "are per process); chats are spread over them round-robin, as a proxy would (1)",
     )
     parser.add_argument(

@@ -1,9 +1,9 @@
 """``make bench``: N concurrent browser-like chats against Orion, on the LLM simulator's clock.
 
 The harness starts the project's LLM simulator on a fixed schedule (time to first token, then
-a fixed token rate) and one Orion server process (Daphne), creates one visitor session and
-one conversation per chat, connects every chat's WebSocket first and then has all of them
-send at the same instant, the way a room of browsers would. It times every chat from its
+a fixed token rate) and one Orion server process (``manage.py serve``), creates one visitor
+session and one conversation per chat, connects every chat's WebSocket first and then has
+all of them send at the same instant, the way a room of browsers would. It times every chat from its
 send to the first frame that shows reply text (ttft) and to the final frame (duration), and
 compares both with the simulator's schedule ("ideal"). Then it streams the same load
 straight from the simulator with the OpenAI SDK as a baseline.
@@ -81,13 +81,12 @@ from procs import (
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = str(BASE_DIR / ".venv" / "bin" / "python")
-DAPHNE = str(BASE_DIR / ".venv" / "bin" / "daphne")
 MODEL = "orion-sim-1"
 SIM_LATENESS_P99_LIMIT_MS = 10.0
 START_DELAY_S = 0.5  # from "everyone connected" to the shared send instant
 CONNECT_TIMEOUT_S = 180.0
-# Sockets being opened at once, over all client processes: Daphne (Twisted) listens with a
-# backlog of 50, and a connection that overflows it is retried only a second later.
+# Sockets being opened at once, over all client processes: a connection that overflows the
+# server's listen backlog is retried only a second later, so openings are kept well under it.
 CONNECT_CONCURRENCY = 32
 # A client process busier than this (share of one core) may itself be delaying frames.
 CLIENT_PROC_BUSY_PCT = 60.0
@@ -428,7 +427,7 @@ class Bench:
         for n in range(self.args.server_procs):
             port = free_port()
             log = self.tmp / f"server-{n}.log"
-            cmd = [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "project.asgi:application"]
+            cmd = [PYTHON, "manage.py", "serve", "--port", str(port)]
             proc = self.children.start(f"server-{n}", cmd, env=self.env, cwd=BASE_DIR, log=log)
             wait_until(partial(port_open, port), timeout=60, what="server", proc=proc, log=log)
             self.servers.append(proc)

@@ -51,7 +51,6 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -196,7 +195,9 @@ SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 if not REDIS_URL:
     SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
 RATELIMIT_VIEW = "chat.views.rate_limited"
-# Behind a proxy (Daphne --proxy-headers) REMOTE_ADDR is already the client address.
+# Behind a proxy (`manage.py serve --proxy-headers`) the client address is taken from
+# X-Forwarded-For, on connections from these addresses only (project/serving.py).
+ORION_TRUSTED_PROXIES = env_list("ORION_TRUSTED_PROXIES", ["127.0.0.1", "::1"])
 
 # --- Auth, sessions -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -242,8 +243,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("ORION_LOG_LEVEL", "INFO")},
     "loggers": {
-        "daphne": {"level": "WARNING"},
-        "django.channels.server": {"level": "WARNING"},
+        "uvicorn": {"level": "WARNING"},  # (one INFO line per socket opened and closed)
         "httpx2": {"level": "WARNING"},
     },
 }

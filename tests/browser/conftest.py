@@ -1,4 +1,4 @@
-"""Browser fixtures: Debian's Chromium driven by Playwright against a real Daphne server.
+"""Browser fixtures: Debian's Chromium driven by Playwright against a real Orion server.
 
 The server is a separate process (WebSockets need a real ASGI server) on a free port,
 pointed at this run's test database and the session's LLM simulator through
@@ -120,21 +120,13 @@ def page(context: BrowserContext) -> Iterator[Page]:
 
 @pytest.fixture
 def live_server_url(transactional_db: None, simulator: SimulatorThread) -> Iterator[str]:
-    """A Daphne server for this test alone, on the test database; its output goes to pytest."""
+    """An Orion server (`manage.py serve`) for this test alone, on the test database; its
+    output goes to pytest."""
     port = free_port()
     env = child_env(simulator, DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost", DJANGO_DEBUG="true")
     env.pop(ASYNC_UNSAFE, None)  # the server keeps Django's async-safety check
     process = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "project.asgi:application",
-        ],
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
         cwd=BASE_DIR,
         env=env,
     )

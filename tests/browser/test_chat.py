@@ -1,4 +1,4 @@
-"""Chatting in a real browser: Debian's Chromium, a real Daphne server, the LLM simulator.
+"""Chatting in a real browser: Debian's Chromium, a real Orion server (uvicorn), the LLM simulator.
 
 Each test drives the page only through its stable hooks (``data-action``, ``data-role``,
 ``data-status``, ``data-part``, ``#composer``, ``#connection``, ``#composer-error``).
