@@ -7,6 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(TOOLS)/bin/uv
 SIM_PORT ?= 8001
+# How long `make run` waits for the simulator to answer: a cold start on a busy machine
+# (imports, Django set-up) takes several seconds.
+SIM_WAIT ?= 120
 PORT ?= 8000
 
 .PHONY: install chromium run test lint bench worker clean
@@ -44,15 +47,15 @@ run: install
 	fi
 	@trap 'kill $$SIM_PID 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py llm_simulator --port $(SIM_PORT) & SIM_PID=$$!; \
-	ready=; deadline=$$((SECONDS + 5)); \
+	ready=; deadline=$$((SECONDS + $(SIM_WAIT))); \
 	while [ $$SECONDS -lt $$deadline ] && kill -0 $$SIM_PID 2>/dev/null; do \
 	  if $(PY) -c 'import urllib.request as r; r.urlopen("$(SIM_MODELS)", timeout=0.5)' \
 	      2>/dev/null; then ready=1; break; fi; \
 	  sleep 0.1; \
 	done; \
 	[ -n "$$ready" ] || { \
-	  echo "The LLM simulator did not answer at $(SIM_MODELS) within 5 s (its output" \
-	    "is above); Orion was not started." >&2; \
+	  echo "The LLM simulator did not answer at $(SIM_MODELS) within $(SIM_WAIT) s, or" \
+	    "it stopped (its output is above); Orion was not started." >&2; \
 	  exit 1; }; \
 	if [ -z "$${OPENAI_BASE_URL:-}" ]; then \
 	  export OPENAI_BASE_URL=http://127.0.0.1:$(SIM_PORT)/v1 ORION_MODEL=orion-sim-1; \

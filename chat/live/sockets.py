@@ -13,6 +13,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.db import DatabaseError
 from django.http import Http404
 
 from chat.live.collector import gc_deferred
@@ -34,6 +35,7 @@ from chat.services import (
     INSTANCE_ID,
     ConnectState,
     ConversationBusy,
+    NotStored,
     SendRequest,
     conversation_connect,
     message_mark_interrupted,
@@ -221,8 +223,9 @@ def socket_remote_frame(*, attachment: Attachment, event: dict[str, Any]) -> lis
 async def socket_receive(*, attachment: Attachment, raw: str | bytes | None, ip: str) -> list[str]:
     """Handle one frame from the page; returns the frames for that page alone.
 
-    Errors a person can act on come back as an error fragment (their text stays in the
-    composer). ``Http404`` (the conversation was deleted meanwhile) propagates.
+    Every failure comes back as an error fragment for this page alone (the text stays in
+    the composer, the socket open). ``Http404`` (the conversation was deleted meanwhile)
+    propagates.
     """
     owner, conversation = attachment.owner, attachment.conversation
     with gc_deferred():  # until the model request is out (see chat.live.collector)
@@ -235,8 +238,16 @@ async def socket_receive(*, attachment: Attachment, raw: str | bytes | None, ip:
                 job = await database_sync_to_async(message_retry)(
                     owner=owner, conversation=conversation, message_id=command.message_id, ip=ip
                 )
-        except (InputError, RateLimited, ConversationBusy) as exc:
+        except (InputError, RateLimited, ConversationBusy, NotStored) as exc:
             return [error_frame(exc.message)]
+        except DatabaseError as exc:  # a retry while the database is away
+            logger.warning("could not take a frame: %s", exc)
+            return [error_frame(NotStored.message)]
+        except Http404:
+            raise
+        except Exception:
+            logger.exception("could not take a frame")
+            return [error_frame("Something went wrong on Orion's side. Please try again.")]
         reply_start(job)
         # The "accepted" frame can wait two passes of the event loop: under a burst of
         # sends, the model requests of every reply started in this pass go out first.

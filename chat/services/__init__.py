@@ -31,6 +31,7 @@ from chat.services.replies import (
 )
 from chat.services.sending import (
     ConversationBusy,
+    NotStored,
     ReplyJob,
     SendRequest,
     exchanges_store,
@@ -45,6 +46,7 @@ __all__ = [
     "Checkpoint",
     "ConnectState",
     "ConversationBusy",
+    "NotStored",
     "ReplyJob",
     "ReplyOutcome",
     "SendRequest",

@@ -3,11 +3,12 @@ user's message and a pending reply stored together, before any model call."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.http import Http404
 
 from chat.models import Conversation, Message
@@ -16,11 +17,19 @@ from chat.ratelimits import RateLimited
 from chat.selectors import message_histories, message_history
 from chat.services.admission import ADMITTED, BUSY, Ask, asks_admit, lease_release
 from chat.services.bulk import messages_insert
-from chat.validation import InputError
+from chat.validation import UNSTORABLE, InputError
+
+logger = logging.getLogger(__name__)
 
 
 class ConversationBusy(Exception):  # noqa: N818
     message = "Orion is still answering in this conversation. Wait for it to finish, then send."
+
+
+class NotStored(Exception):  # noqa: N818
+    """The database refused this send (it is down, say): nothing of it was stored."""
+
+    message = "Orion could not save your message just now. Please send it again."
 
 
 @dataclass(frozen=True)
@@ -79,12 +88,16 @@ def _refusal(result: int) -> Exception | None:
 
 
 def exchanges_store(*, requests: list[SendRequest]) -> list[ReplyJob | Exception]:
-    """Store admitted sends (their leases are held); a send that fails gives its lease back."""
+    """Store admitted sends (their leases are held); a send that fails gives its lease back.
+
+    All in one transaction first; if that fails, each send on its own, so a send that
+    cannot be stored (its conversation deleted meanwhile, a value the database refuses)
+    fails alone and every other one is stored."""
     try:
         try:
             stored: list[ReplyJob | Exception] = list(_exchanges_store(requests))
-        except IntegrityError:  # a conversation was deleted meanwhile: find out which
-            stored = [_exchange_store_or_404(request) for request in requests]
+        except (DatabaseError, ValueError):  # ValueError: text the driver cannot encode
+            stored = [_exchange_store_alone(request) for request in requests]
     except BaseException:
         for request in requests:
             lease_release(request.conversation.pk)
@@ -110,12 +123,12 @@ def _exchanges_store(requests: list[SendRequest]) -> list[ReplyJob]:
         )
         for r in requests
     ]
-    with transaction.atomic():
+    with transaction.atomic():  # (the histories too: a send is stored whole or not at all)
         messages_insert(users + replies)
-    histories = message_histories(
-        conversation_ids=[r.conversation.pk for r in requests],
-        limit=settings.ORION_HISTORY_MESSAGES,
-    )
+        histories = message_histories(
+            conversation_ids=[r.conversation.pk for r in requests],
+            limit=settings.ORION_HISTORY_MESSAGES,
+        )
     return [
         ReplyJob(
             conversation_id=r.conversation.pk,
@@ -128,11 +141,17 @@ def _exchanges_store(requests: list[SendRequest]) -> list[ReplyJob]:
     ]
 
 
-def _exchange_store_or_404(request: SendRequest) -> ReplyJob | Exception:
+def _exchange_store_alone(request: SendRequest) -> ReplyJob | Exception:
     try:
         (job,) = _exchanges_store([request])
-    except IntegrityError:
+    except IntegrityError:  # the conversation was deleted meanwhile
         return Http404("No such conversation")
+    except DatabaseError as exc:
+        logger.warning("a message could not be stored: %s", exc)
+        return NotStored()
+    except ValueError as exc:
+        logger.warning("a message could not be stored: %s", exc)
+        return InputError("unstorable", UNSTORABLE)
     return job
 
 

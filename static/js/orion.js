@@ -1,7 +1,11 @@
 // Orion's own page behaviour: Enter to send, connection state, reconnect, scroll.
-// htmx and its WebSocket extension do the rest.
+// htmx and its WebSocket extension do the rest. Loaded in <head> without "defer", before
+// htmx: its listeners are on the document before anyone can type, and its
+// DOMContentLoaded handler runs before htmx sets the page up.
 (function () {
   "use strict";
+
+  const WAITING = "Not connected yet: your message will be sent as soon as the connection opens.";
 
   const STATES = {
     connecting: "Connecting…",
@@ -42,17 +46,46 @@
     target.form.requestSubmit();
   });
 
+  // A message sent while the socket is not open (the page is still loading, or the
+  // connection dropped) stays in the composer, the page says it will go out, and it is
+  // sent when the socket opens. (Without this, a send before htmx had set the form up
+  // would be a plain form submission, and Enter before this script a newline.)
+  let open = false;
+  let held = false;
+  document.addEventListener(
+    "submit",
+    function (event) {
+      const form = event.target;
+      if (!(form instanceof HTMLFormElement) || form.id !== "composer" || open) return;
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      held = true;
+      const notice = document.getElementById("composer-error");
+      if (notice) notice.textContent = WAITING;
+    },
+    true,
+  );
+
   document.addEventListener("htmx:wsConnecting", function () {
     setState("connecting");
   });
   document.addEventListener("htmx:wsOpen", function () {
+    open = true;
     setState("online");
+    const form = document.getElementById("composer");
+    if (held && form) {
+      held = false;
+      const notice = document.getElementById("composer-error");
+      if (notice && notice.textContent === WAITING) notice.textContent = "";
+      form.requestSubmit();
+    }
   });
 
   // htmx reconnects by itself after abnormal closes (1006, 1011-1013); a server that
   // shut down cleanly (1000, 1001) deserves the same treatment. 4403 means "not yours".
   let retries = 0;
   document.addEventListener("htmx:wsClose", function (event) {
+    open = false;
     const code = event.detail.event.code;
     if (code === 4403) {
       setState("forbidden");
@@ -74,13 +107,16 @@
   // exchange from another tab, a new title), even if the first never opened: it asks for
   // every message again with "resume=1".
   let connected = false;
-  // (The WebSocket extension, loaded before this script, installed the default.)
-  const createWebSocket = htmx.createWebSocket;
-  htmx.createWebSocket = function (url) {
-    const again = connected;
-    connected = true;
-    return createWebSocket(again ? url + (url.indexOf("?") >= 0 ? "&" : "?") + "resume=1" : url);
-  };
+  // (htmx and its WebSocket extension, deferred, have run by DOMContentLoaded; this
+  // handler was added before htmx's own, which opens the page's socket.)
+  document.addEventListener("DOMContentLoaded", function () {
+    const createWebSocket = htmx.createWebSocket;
+    htmx.createWebSocket = function (url) {
+      const again = connected;
+      connected = true;
+      return createWebSocket(again ? url + (url.indexOf("?") >= 0 ? "&" : "?") + "resume=1" : url);
+    };
+  });
 
   // New messages are appended; one the page already shows (it was rendered, or caught
   // up, in the moment between its storing and its announcement) is not added twice.
