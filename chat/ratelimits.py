@@ -9,6 +9,36 @@ per account or IP (``user_or_ip``), at the same rate.
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.http import HttpRequest
+from django_ratelimit.core import get_usage
+
+WRITE_GROUP = "chat.write"
+WRITE_KEY = "user_or_ip"
+
+
+def _write_rate(group: str, request: HttpRequest) -> str:
+    return settings.ORION_RATE_LIMIT
+
+
+def write_ratelimit_kwargs() -> dict[str, object]:
+    """The django-ratelimit arguments of every HTTP write (decorator and look-up alike)."""
+    return {"group": WRITE_GROUP, "key": WRITE_KEY, "rate": _write_rate}
+
+
+def wait_words(seconds: int) -> str:
+    """``seconds`` as a person reads it: "1 second", "47 seconds", "3 minutes"."""
+    seconds = max(1, seconds)
+    if seconds >= 90:
+        return f"{round(seconds / 60)} minutes"
+    return f"{seconds} second" + ("" if seconds == 1 else "s")
+
+
+def write_retry_after(request: HttpRequest) -> int:
+    """Seconds until this person's HTTP writes are counted afresh (at least 1)."""
+    usage = get_usage(request, increment=False, **write_ratelimit_kwargs())  # type: ignore[arg-type]
+    return max(1, int(usage["time_left"])) if usage else 60
+
 
 class RateLimited(Exception):  # noqa: N818  (reads better at the call sites)
     def __init__(self, retry_after: int) -> None:
@@ -17,9 +47,4 @@ class RateLimited(Exception):  # noqa: N818  (reads better at the call sites)
 
     @property
     def message(self) -> str:
-        seconds = max(1, self.retry_after)
-        if seconds >= 90:
-            when = f"{round(seconds / 60)} minutes"
-        else:
-            when = f"{seconds} second" + ("" if seconds == 1 else "s")
-        return f"You are sending messages too fast. Try again in {when}."
+        return f"You are sending messages too fast. Try again in {wait_words(self.retry_after)}."

@@ -12,6 +12,7 @@ from django_htmx.middleware import HtmxDetails
 from django_ratelimit.decorators import ratelimit
 
 from chat.owners import owner_from_request
+from chat.ratelimits import wait_words, write_ratelimit_kwargs, write_retry_after
 from chat.selectors import conversation_get_for_owner, conversation_list, message_list
 from chat.services import conversation_create, conversation_delete, conversation_rename
 from chat.validation import InputError
@@ -19,10 +20,6 @@ from chat.validation import InputError
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
-
-
-def _rate(group: str, request: HttpRequest) -> str:
-    return settings.ORION_RATE_LIMIT
 
 
 def _go(request: HtmxHttpRequest, url: str) -> HttpResponse:
@@ -36,7 +33,7 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_POST
-@ratelimit(group="chat.write", key="user_or_ip", rate=_rate, method="POST")
+@ratelimit(method="POST", **write_ratelimit_kwargs())  # type: ignore[arg-type]
 def conversation_new(request: HtmxHttpRequest) -> HttpResponse:
     conversation = conversation_create(owner=owner_from_request(request))
     return _go(request, reverse("chat:conversation", args=[conversation.pk]))
@@ -55,7 +52,7 @@ def conversation_detail(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse
 
 
 @require_POST
-@ratelimit(group="chat.write", key="user_or_ip", rate=_rate, method="POST")
+@ratelimit(method="POST", **write_ratelimit_kwargs())  # type: ignore[arg-type]
 def conversation_rename_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     owner = owner_from_request(request)
     conversation = conversation_get_for_owner(owner=owner, pk=pk)
@@ -79,7 +76,7 @@ def conversation_rename_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpRes
 
 
 @require_POST
-@ratelimit(group="chat.write", key="user_or_ip", rate=_rate, method="POST")
+@ratelimit(method="POST", **write_ratelimit_kwargs())  # type: ignore[arg-type]
 def conversation_delete_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     conversation = conversation_get_for_owner(owner=owner_from_request(request), pk=pk)
     conversation_delete(conversation=conversation)
@@ -87,8 +84,12 @@ def conversation_delete_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpRes
 
 
 def rate_limited(request: HtmxHttpRequest, exception: Exception) -> HttpResponse:
+    retry_after = write_retry_after(request)
+    context = {"wait": wait_words(retry_after)}
     if request.htmx:  # said in the page; nothing else changes
-        response = render(request, "chat/rate_limited.html#notice", status=429)
+        response = render(request, "chat/rate_limited.html#notice", context, status=429)
         response["HX-Reswap"] = "none"
-        return response
-    return render(request, "chat/rate_limited.html", status=429)
+    else:
+        response = render(request, "chat/rate_limited.html", context, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from chat.models import Conversation, Message
 from chat.owners import ANON_SESSION_KEY
+from chat.ratelimits import wait_words
 
 pytestmark = pytest.mark.django_db
 
@@ -206,9 +207,12 @@ def test_the_owner_deletes_a_conversation(
 def test_writes_are_rate_limited(settings: Any) -> None:
     settings.ORION_RATE_LIMIT = "2/h"
     client = Client()
-    statuses = [client.post(reverse("chat:new")).status_code for _ in range(3)]
-    assert statuses == [302, 302, 429]
+    responses = [client.post(reverse("chat:new")) for _ in range(3)]
+    assert [r.status_code for r in responses] == [302, 302, 429]
     assert Conversation.objects.count() == 2
+    refusal = responses[-1]
+    assert 1 <= int(refusal["Retry-After"]) <= 3600
+    assert b"Slow down a little" in refusal.content and b"Try again in " in refusal.content
 
 
 def test_a_write_refused_over_htmx_says_so_in_the_page(settings: Any) -> None:
@@ -224,7 +228,9 @@ def test_a_write_refused_over_htmx_says_so_in_the_page(settings: Any) -> None:
     assert response.status_code == 429
     assert response["HX-Reswap"] == "none"  # the form stays as it is
     assert b'id="page-error" class="error" role="alert" hx-swap-oob="true"' in response.content
-    assert b"Wait a minute, then try again." in response.content
+    retry_after = int(response["Retry-After"])
+    assert 1 <= retry_after <= 3600
+    assert f"Try again in {wait_words(retry_after)}.".encode() in response.content
     assert b"<html" not in response.content
 
 
