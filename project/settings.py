@@ -8,6 +8,7 @@ channels-redis, the Redis cache and real Celery workers. See ``.env.example``.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_ratelimit",
+    "axes",
     "chat",
     "agents",
     "analytics",
@@ -79,6 +81,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -206,6 +209,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses sign-ins while locked out
+    "django.contrib.auth.backends.ModelBackend",
+]
+# The brake on guessed passwords (project/auth.py): per account and per address.
+AXES_FAILURE_LIMIT = env_int("ORION_LOGIN_FAILURES", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ORION_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "project.auth.locked_out"
+AXES_CLIENT_IP_CALLABLE = "project.auth.client_ip"
+AXES_VERBOSE = False
+# Where the admin lives: a path of its own keeps it off the scanners' usual list.
+ORION_ADMIN_PATH = env_str("ORION_ADMIN_PATH", "admin/").strip("/") + "/"
+if ORION_ADMIN_PATH == "/":
+    raise ImproperlyConfigured("ORION_ADMIN_PATH must name a path, such as 'admin/'.")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:index"
 LOGOUT_REDIRECT_URL = "chat:index"
