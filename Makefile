@@ -12,7 +12,7 @@ SIM_PORT ?= 8001
 SIM_WAIT ?= 120
 PORT ?= 8000
 
-.PHONY: install chromium run test lint bench worker clean
+.PHONY: install chromium run dev test lint bench worker clean
 
 $(UV):
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
@@ -34,11 +34,17 @@ SIM_MODELS := http://127.0.0.1:$(SIM_PORT)/v1/models
 # bundled LLM simulator standing in for a model (the page says so). The server starts only
 # once the simulator answers, so the page never names a simulator that is not there. Without
 # OPENAI_BASE_URL the simulator answers under its own name (whatever ORION_MODEL says), so
-# the page always says so.
-run: install
+# the page always says so. `make run` serves as production does (DEBUG off: Orion's own
+# error pages, static files collected, a secret key made once for this checkout in .run/);
+# `make dev` the same with Django's debug pages.
+run dev: install
 	$(PY) manage.py migrate --no-input
-	$(PY) manage.py load_demo --port $(PORT)
+	DJANGO_DEBUG=true $(PY) manage.py load_demo --port $(PORT)
 	@mkdir -p .run
+	@[ -s .run/secret-key ] || $(PY) -c \
+	  'import secrets; print(secrets.token_urlsafe(50))' > .run/secret-key
+	@[ "$@" = dev ] || DJANGO_DEBUG=false DJANGO_SECRET_KEY="$$(cat .run/secret-key)" \
+	  $(PY) manage.py collectstatic --no-input -v 0
 	@if $(PY) -c 'import socket; socket.create_connection(("127.0.0.1", $(SIM_PORT)), 1)' \
 	    2>/dev/null; then \
 	  echo "Port $(SIM_PORT) is taken, so the LLM simulator cannot start there:" \
@@ -60,6 +66,7 @@ run: install
 	if [ -z "$${OPENAI_BASE_URL:-}" ]; then \
 	  export OPENAI_BASE_URL=http://127.0.0.1:$(SIM_PORT)/v1 ORION_MODEL=orion-sim-1; \
 	fi; \
+	export DJANGO_DEBUG=$(if $(filter dev,$@),true,false) DJANGO_SECRET_KEY="$$(cat .run/secret-key)"; \
 	$(PY) manage.py serve --port $(PORT)
 
 lint: install

@@ -35,6 +35,15 @@ def owner_from_request(request: HttpRequest) -> Owner:
     return Owner(anon_id=anon_id)
 
 
+def owner_if_known(request: HttpRequest) -> Owner | None:
+    """The request's owner if it has one already; None for a visitor who has created
+    nothing (so a bare page view stores no session)."""
+    if request.user.is_authenticated:
+        return Owner(user_id=request.user.pk)
+    anon_id = request.session.get(ANON_SESSION_KEY)
+    return Owner(anon_id=anon_id) if anon_id else None
+
+
 def owner_from_scope(scope: dict[str, Any]) -> Owner | None:
     """The WebSocket scope's owner, or None for a socket without a usable session.
 

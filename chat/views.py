@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -10,7 +10,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 from django_ratelimit.decorators import ratelimit
 
-from chat.owners import owner_from_request
+from chat.owners import owner_from_request, owner_if_known
 from chat.ratelimits import wait_words, write_ratelimit_kwargs, write_retry_after
 from chat.selectors import conversation_get_for_owner, conversation_list, message_list
 from chat.services import conversation_create, conversation_delete, conversation_rename
@@ -27,8 +27,9 @@ def _go(request: HtmxHttpRequest, url: str) -> HttpResponse:
 
 @require_GET
 def index(request: HtmxHttpRequest) -> HttpResponse:
-    owner = owner_from_request(request)
-    return render(request, "chat/index.html", {"conversations": conversation_list(owner=owner)})
+    owner = owner_if_known(request)
+    conversations = conversation_list(owner=owner) if owner is not None else []
+    return render(request, "chat/index.html", {"conversations": conversations})
 
 
 @require_POST
@@ -40,7 +41,9 @@ def conversation_new(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 def conversation_detail(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
-    owner = owner_from_request(request)
+    owner = owner_if_known(request)
+    if owner is None:
+        raise Http404("No such conversation")
     conversation = conversation_get_for_owner(owner=owner, pk=pk)
     context = {
         "conversation": conversation,

@@ -147,6 +147,14 @@ def alice(django_user_model: type[User]) -> User:
 
 
 @pytest.fixture
+def alice_client(alice: User) -> Client:
+    """A browser signed in as alice."""
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
 def bob(django_user_model: type[User]) -> User:
     return django_user_model.objects.create_user("bob", "bob@example.org", "bob-password")
 

@@ -16,13 +16,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def alice_client(alice: Any) -> Client:
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
 def alices_conversation(alice: Any) -> Conversation:
     conversation = Conversation.objects.create(owner_user=alice, title="Alice's plans")
     Message.objects.create(conversation=conversation, role="user", content="Plan a *trip*")
@@ -32,11 +25,13 @@ def alices_conversation(alice: Any) -> Conversation:
     return conversation
 
 
-def test_a_visitor_gets_the_index_and_an_anonymous_identity() -> None:
+def test_a_visitor_gets_the_index_and_an_anonymous_identity_on_creating() -> None:
     client = Client()
     response = client.get(reverse("chat:index"))
     assert response.status_code == 200
     assert b'data-action="new-conversation"' in response.content
+    assert ANON_SESSION_KEY not in client.session
+    client.post(reverse("chat:new"))
     assert client.session[ANON_SESSION_KEY]
 
 
