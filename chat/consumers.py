@@ -94,3 +94,6 @@ class ConversationConsumer(AsyncWebsocketConsumer):
 
     async def stream_unwatch(self, event: dict[str, Any]) -> None:
         """Meant for the process generating the reply; sockets ignore it."""
+
+    async def reply_stop(self, event: dict[str, Any]) -> None:
+        """Meant for the process generating the reply; sockets ignore it."""

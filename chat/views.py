@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 
+from asgiref.sync import async_to_sync
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -10,6 +11,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 from django_ratelimit.decorators import ratelimit
 
+from chat.live.generation import reply_stop
 from chat.owners import owner_from_request, owner_if_known
 from chat.ratelimits import wait_words, write_ratelimit_kwargs, write_retry_after
 from chat.selectors import conversation_get_for_owner, conversation_list, message_list
@@ -82,6 +84,7 @@ def conversation_rename_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpRes
 def conversation_delete_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     conversation = conversation_get_for_owner(owner=owner_from_request(request), pk=pk)
     conversation_delete(conversation=conversation)
+    async_to_sync(reply_stop)(conversation_id=str(conversation.pk))  # a reply in progress
     return _go(request, reverse("chat:index"))
 
 

@@ -73,6 +73,15 @@ async def aenqueue(task: Task, *args: Any) -> None:
     running.add_done_callback(_running.discard)
 
 
+async def tasks_settle(timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for the in-process tasks started from this loop (a
+    loop that ends while one of its tasks waits on it would hold that task's thread)."""
+    loop = asyncio.get_running_loop()
+    mine = [f for f in _running if f.get_loop() is loop]
+    if mine:
+        await asyncio.wait(mine, timeout=timeout)
+
+
 def _apply(task: Task, args: tuple[Any, ...]) -> None:
     from django.db import close_old_connections
 

@@ -9,12 +9,13 @@ embedded defaults.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from django.test import Client
 from agents.simulator import SimulatorConfig, SimulatorThread, run_in_thread
 from chat.owners import ANON_SESSION_KEY, Owner
 from chat.services.admission import gate
+from project.tasks import tasks_settle
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ORIGIN = "http://127.0.0.1:8000"
@@ -126,6 +128,20 @@ def _model(settings: Any, simulator: SimulatorThread) -> None:
     settings.ORION_MODEL_TIMEOUT = 10.0
     settings.ORION_PRICE_INPUT_PER_1K = 0.5
     settings.ORION_PRICE_OUTPUT_PER_1K = 1.5
+
+
+@pytest.fixture
+async def in_process_tasks_finish() -> AsyncIterator[None]:
+    """Tasks a test queued in-process (titles) finish on its loop before that loop ends
+    (used by every coroutine test, see ``_coroutine_tests_settle``)."""
+    yield
+    await tasks_settle(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _coroutine_tests_settle(request: pytest.FixtureRequest) -> None:
+    if inspect.iscoroutinefunction(getattr(request.node, "function", None)):
+        request.getfixturevalue("in_process_tasks_finish")
 
 
 @pytest.fixture(autouse=True)

@@ -33,7 +33,7 @@ def reply_start(job: ReplyJob) -> None:
     h = hub()
     live = LiveReply(job=job)
     h.replies[live.conversation_id] = live
-    h.spawn(_generate(h, live))
+    live.task = h.spawn(_generate(h, live))
     h.spawn(_show_exchange(h, live))
 
 
@@ -258,3 +258,17 @@ class LeaseKeeper:
         self.handle.cancel()
         if self.refresh is not None:
             self.refresh.cancel()
+
+
+async def reply_stop(*, conversation_id: str) -> None:
+    """Stop the reply being generated for a conversation (it was deleted): here, and in
+    every other server process. Its model request is closed; nothing more is paid for."""
+    reply_stop_here(conversation_id)
+    if settings.ORION_SHARED_STREAMS:
+        await hub().remote.stop_everywhere(conversation_id)
+
+
+def reply_stop_here(conversation_id: str) -> None:
+    live = hub().replies.get(conversation_id)
+    if live is not None and live.task is not None:
+        live.task.cancel()

@@ -60,6 +60,10 @@ class RemoteFeeds:
 
     async def _on_event(self, event: dict[str, Any]) -> None:
         live = self.replies.get(str(event.get("conversation")))
+        if event["type"] == "reply.stop":
+            if live is not None and live.task is not None:
+                live.task.cancel()
+            return
         reply_channel = event.get("reply_channel")
         if live is None or not isinstance(reply_channel, str):
             return
@@ -82,6 +86,12 @@ class RemoteFeeds:
             except Exception:  # a page gone without a word (its channel full): stop feeding it
                 logger.info("stopped feeding a page in another process", exc_info=True)
                 live.remote.discard(channel)
+
+    async def stop_everywhere(self, conversation_id: str) -> None:
+        """Ask the process generating this conversation's reply, wherever it is, to stop."""
+        await get_channel_layer().group_send(
+            group_name(conversation_id), {"type": "reply.stop", "conversation": conversation_id}
+        )
 
     async def announce(self, live: LiveReply) -> None:
         """Join the conversation's group (pages opening elsewhere can then ask to watch)

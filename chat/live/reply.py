@@ -22,6 +22,7 @@ class LiveReply:
     remote: set[str] = field(default_factory=set)  # channels of pages in other processes
     # Frames go out under this lock, so they arrive in order on every page.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    task: asyncio.Task[None] | None = None  # the generation: cancelled to stop it
 
     @property
     def conversation_id(self) -> str:
