@@ -26,13 +26,11 @@ class Owner:
 
 def owner_from_request(request: HttpRequest) -> Owner:
     """The request's owner; for visitors an anonymous id is made (and stored) on first use."""
-    if request.user.is_authenticated:
-        return Owner(user_id=request.user.pk)
-    anon_id = request.session.get(ANON_SESSION_KEY)
-    if anon_id is None:
-        anon_id = secrets.token_urlsafe(24)
-        request.session[ANON_SESSION_KEY] = anon_id
-    return Owner(anon_id=anon_id)
+    owner = owner_if_known(request)
+    if owner is None:
+        owner = Owner(anon_id=secrets.token_urlsafe(24))
+        request.session[ANON_SESSION_KEY] = owner.anon_id
+    return owner
 
 
 def owner_if_known(request: HttpRequest) -> Owner | None:

@@ -17,8 +17,8 @@ APP = "project.asgi:application"
 WS_MAX_BYTES = 4 * 1024 * 1024
 # Keep-alive pings to every open socket, and how long a silent peer may take to answer.
 WS_PING_SECONDS = 20.0
-# On SIGTERM or Ctrl-C: sockets are closed (1012, "restarting") and streams in flight
-# get this long before they are cut (their text is kept as interrupted).
+# On SIGTERM or Ctrl-C: sockets are closed (1012, "restarting") and the requests in
+# progress get this long to end. (Replies still being generated are not waited for.)
 GRACEFUL_SECONDS = 10
 
 

@@ -270,5 +270,5 @@ async def reply_stop(*, conversation_id: str) -> None:
 
 def reply_stop_here(conversation_id: str) -> None:
     live = hub().replies.get(conversation_id)
-    if live is not None and live.task is not None:
-        live.task.cancel()
+    if live is not None:
+        live.stop()

@@ -61,8 +61,8 @@ class RemoteFeeds:
     async def _on_event(self, event: dict[str, Any]) -> None:
         live = self.replies.get(str(event.get("conversation")))
         if event["type"] == "reply.stop":
-            if live is not None and live.task is not None:
-                live.task.cancel()
+            if live is not None:
+                live.stop()
             return
         reply_channel = event.get("reply_channel")
         if live is None or not isinstance(reply_channel, str):

@@ -24,6 +24,11 @@ class LiveReply:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     task: asyncio.Task[None] | None = None  # the generation: cancelled to stop it
 
+    def stop(self) -> None:
+        """Stop generating: the model request is closed, the text so far kept."""
+        if self.task is not None:
+            self.task.cancel()
+
     @property
     def conversation_id(self) -> str:
         return str(self.job.conversation_id)
