@@ -79,7 +79,15 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["conversation", "id"])]
+        indexes = [
+            models.Index(fields=["conversation", "id"]),
+            # The replies still live, few at any time: swept for orphans every few seconds.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(status__in=["pending", "streaming"]),
+                name="chat_message_live",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"

@@ -7,8 +7,13 @@ The settings that matter to the chat are fixed here, so every way of starting th
 
 from __future__ import annotations
 
+import asyncio
+import socket
+
 import uvicorn
 from django.conf import settings
+
+from chat.live.lifecycle import replies_drain, sweep_forever
 
 APP = "project.asgi:application"
 # Larger WebSocket messages are refused by the server (close code 1009) before the app
@@ -17,8 +22,8 @@ APP = "project.asgi:application"
 WS_MAX_BYTES = 4 * 1024 * 1024
 # Keep-alive pings to every open socket, and how long a silent peer may take to answer.
 WS_PING_SECONDS = 20.0
-# On SIGTERM or Ctrl-C: sockets are closed (1012, "restarting") and the requests in
-# progress get this long to end. (Replies still being generated are not waited for.)
+# On SIGTERM or Ctrl-C, once the replies have been drained (``OrionServer.shutdown``):
+# sockets are closed (1012, "restarting") and the requests in progress get this long to end.
 GRACEFUL_SECONDS = 10
 
 
@@ -45,3 +50,32 @@ def server_config(*, host: str, port: int, proxy_headers: bool = False) -> uvico
         access_log=False,
         log_config=None,  # Django's LOGGING applies
     )
+
+
+class OrionServer(uvicorn.Server):
+    """uvicorn's server, with the replies' side of starting and stopping.
+
+    - Started: it sweeps for replies whose process died (``chat.live.lifecycle``).
+    - Stopped (SIGTERM, Ctrl-C): it stops listening and taking sends, lets the replies in
+      progress finish for ``ORION_SHUTDOWN_GRACE_SECONDS`` (a second signal cuts that
+      short), stores the rest as interrupted, and only then closes the sockets.
+    """
+
+    housekeeping: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.should_exit:  # (it could not listen)
+            self.housekeeping = asyncio.create_task(sweep_forever())
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        await replies_drain(
+            grace=settings.ORION_SHUTDOWN_GRACE_SECONDS, hurry=lambda: self.force_exit
+        )
+        if self.housekeeping is not None:
+            self.housekeeping.cancel()
+        await super().shutdown(sockets=sockets)

@@ -296,6 +296,10 @@ ORION_RATE_LIMIT = env_rate("ORION_RATE_LIMIT", "20/m")
 ORION_STREAM_COALESCE_MS = env_int("ORION_STREAM_COALESCE_MS", 40, minimum=0)
 ORION_CHECKPOINT_SECONDS = env_float("ORION_CHECKPOINT_SECONDS", 2.0, minimum=0.1)
 ORION_GENERATION_LEASE_SECONDS = env_int("ORION_GENERATION_LEASE_SECONDS", 15, minimum=3)
+# Every server process looks this often for replies whose process died mid-answer.
+ORION_SWEEP_SECONDS = env_float("ORION_SWEEP_SECONDS", 5.0, minimum=0.5)
+# On SIGTERM, replies in progress get this long to finish before they are interrupted.
+ORION_SHUTDOWN_GRACE_SECONDS = env_float("ORION_SHUTDOWN_GRACE_SECONDS", 20.0, minimum=0.0)
 ORION_HISTORY_MESSAGES = env_int("ORION_HISTORY_MESSAGES", 20, minimum=1)
 ORION_MAX_REPLY_TOKENS = env_int("ORION_MAX_REPLY_TOKENS", 1024, minimum=1)
 ORION_SYSTEM_PROMPT = env_str(

@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 # that process died before the reply's last frame (its lease then lapses).
 REMOTE_CHECK_SECONDS = 5.0
 
+RESTARTING = "Orion is restarting. Your message was not sent: please send it again in a moment."
+
 
 @dataclass
 class Attachment:
@@ -228,6 +230,8 @@ async def socket_receive(*, attachment: Attachment, raw: str | bytes | None, ip:
     propagates.
     """
     owner, conversation = attachment.owner, attachment.conversation
+    if hub().draining:  # the page reconnects to a server that takes it once this one is gone
+        return [error_frame(RESTARTING)]
     with gc_deferred():  # until the model request is out (see chat.live.collector)
         try:
             command = parse_frame(raw)

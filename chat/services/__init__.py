@@ -27,6 +27,7 @@ from chat.services.replies import (
     message_mark_interrupted,
     messages_checkpoint,
     messages_finish,
+    replies_sweep,
     reply_if_over,
 )
 from chat.services.sending import (
@@ -69,6 +70,7 @@ __all__ = [
     "messages_checkpoint",
     "messages_finish",
     "messages_send",
+    "replies_sweep",
     "reply_if_over",
     "sends_admit",
 ]

@@ -62,6 +62,8 @@ class Gate(Protocol):
 
     def holder(self, conversation_id: str) -> str | None: ...
 
+    def holders(self, conversation_ids: list[str]) -> list[str | None]: ...
+
     def clear(self) -> None: ...
 
 
@@ -134,6 +136,9 @@ class MemoryGate:
     def holder(self, conversation_id: str) -> str | None:
         held = self._leases.get(conversation_id)
         return held[0] if held is not None and held[1] > time.time() else None
+
+    def holders(self, conversation_ids: list[str]) -> list[str | None]:
+        return [self.holder(conversation_id) for conversation_id in conversation_ids]
 
     def clear(self) -> None:
         with self._lock:
@@ -215,6 +220,12 @@ class RedisGate:
         value = self._redis.get(self._lease(conversation_id))
         return value if isinstance(value, str) else None
 
+    def holders(self, conversation_ids: list[str]) -> list[str | None]:
+        if not conversation_ids:
+            return []
+        values = self._redis.mget([self._lease(pk) for pk in conversation_ids])
+        return [value if isinstance(value, str) else None for value in values]
+
     def clear(self) -> None:
         for key in self._redis.scan_iter(match=f"{self._prefix}:*", count=1000):
             self._redis.delete(key)
@@ -262,3 +273,8 @@ def leases_release(conversation_ids: Iterable[uuid.UUID | str]) -> None:
 
 def lease_holder(conversation_id: uuid.UUID | str) -> str | None:
     return gate().holder(str(conversation_id))
+
+
+def lease_holders(conversation_ids: list[uuid.UUID | str]) -> list[str | None]:
+    """Each conversation's lease holder (None where nobody generates its reply), at once."""
+    return gate().holders([str(pk) for pk in conversation_ids])

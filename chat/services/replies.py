@@ -14,7 +14,7 @@ from django.utils import timezone
 from chat.models import Conversation, Message
 from chat.owners import Owner
 from chat.selectors import conversation_get_for_owner, message_list
-from chat.services.admission import lease_holder, leases_release
+from chat.services.admission import lease_holder, lease_holders, leases_release
 from chat.services.bulk import messages_update
 from chat.services.sending import ReplyJob
 
@@ -87,6 +87,33 @@ def message_mark_interrupted(*, message_id: int) -> Message:
         status=Message.Status.INTERRUPTED, error_code="interrupted", done_at=timezone.now()
     )
     return Message.objects.get(pk=message_id)
+
+
+SWEEP_BATCH = 500
+
+
+def replies_sweep() -> int:
+    """Mark interrupted, text kept, the replies nobody generates any more: live in the
+    database, but their conversation's lease has lapsed (the server process answering them
+    was killed, or lost its database before the final write). Returns how many.
+
+    Every live reply's lease is taken before the reply is stored and given back only after
+    its final write, so a live reply without a lease is an orphan.
+    """
+    live = list(
+        Message.objects.filter(status__in=Message.LIVE_STATUSES)
+        .order_by("id")
+        .values_list("pk", "conversation_id")[:SWEEP_BATCH]
+    )
+    if not live:
+        return 0
+    holders = lease_holders([conversation_id for _, conversation_id in live])
+    orphans = [pk for (pk, _), holder in zip(live, holders, strict=True) if holder is None]
+    if not orphans:
+        return 0
+    return Message.objects.filter(pk__in=orphans, status__in=Message.LIVE_STATUSES).update(
+        status=Message.Status.INTERRUPTED, error_code="interrupted", done_at=timezone.now()
+    )
 
 
 def reply_if_over(*, message_id: int, conversation_id: uuid.UUID | str) -> Message | None:

@@ -3,10 +3,9 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-import uvicorn
 from django.core.management.base import BaseCommand
 
-from project.serving import server_config
+from project.serving import OrionServer, server_config
 
 
 class Command(BaseCommand):
@@ -28,4 +27,4 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Orion is served on http://{config.host}:{config.port}/ (Ctrl-C stops)")
         self.stdout.flush()
-        uvicorn.Server(config).run()
+        OrionServer(config).run()
