@@ -9,6 +9,7 @@ from django.http import Http404
 from chat.live import sockets
 
 CLOSE_FORBIDDEN = 4403
+CLOSE_TRY_AGAIN = 1013  # the database or Redis is away: the page reconnects shortly
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):
@@ -42,6 +43,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             )
         except Http404:
             await self.close(code=CLOSE_FORBIDDEN)
+            return
+        except sockets.Unavailable:
+            await self.close(code=CLOSE_TRY_AGAIN)
             return
         await self.send_all(self.attachment.frames)
 

@@ -15,6 +15,7 @@ from typing import Any
 from csp.constants import NONE as CSP_NONE
 from csp.constants import SELF as CSP_SELF
 from django.core.exceptions import ImproperlyConfigured
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from project.env import (
     database_from_url,
@@ -180,7 +181,15 @@ if REDIS_URL:
             "CONFIG": {
                 # redis-py's default pool of 100 connections per process refused the
                 # 101st concurrent group operation ("Too many connections") under a burst.
-                "hosts": [{"address": REDIS_URL, "max_connections": 1000}],
+                # A pooled connection left over from before a Redis restart fails once;
+                # the command is then sent again on a new connection.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": 1000,
+                        "retry_on_error": [RedisConnectionError],
+                    }
+                ],
                 "prefix": env_str("ORION_CHANNEL_PREFIX", "orion:asgi"),
                 "capacity": 1000,
             },

@@ -228,8 +228,8 @@ async def _finish(
     if stored and job.needs_title and message.status == Message.Status.COMPLETE:
         try:
             await aenqueue(conversation_title_generate, str(job.conversation_id))
-        except Exception:  # the broker is down: the conversation keeps "New conversation"
-            logger.exception("could not queue the title of %s", job.conversation_id)
+        except Exception as exc:  # the broker is down: the conversation keeps "New conversation"
+            logger.warning("could not queue the title of %s: %s", job.conversation_id, exc)
 
 
 class LeaseKeeper:
@@ -251,8 +251,8 @@ class LeaseKeeper:
     async def _refresh(self) -> None:
         try:
             await database_sync_to_async(lease_refresh)(self.conversation_id)
-        except Exception:
-            logger.exception("could not refresh the generation lease")
+        except Exception as exc:  # (Redis restarting): the reply goes on
+            logger.warning("could not refresh the generation lease: %s", exc)
 
     def stop(self) -> None:
         self.handle.cancel()

@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from chat.live.hub import hub
-from chat.services import replies_sweep
+from chat.services import replies_mark_interrupted, replies_orphaned
 
 logger = logging.getLogger(__name__)
 
@@ -27,22 +27,41 @@ logger = logging.getLogger(__name__)
 STORE_SECONDS = 10.0
 
 
-async def sweep_once() -> int:
-    swept = await database_sync_to_async(replies_sweep)()
-    if swept:
-        logger.warning(
-            "marked %d replies interrupted: the server process answering them stopped", swept
-        )
-    return swept
+class Sweeper:
+    """Marks interrupted the replies found without a lease for longer than ``patience``
+    seconds: a process whose lease lapsed while it generated (Redis restarted without its
+    data) takes it again at its next refresh, so only a dead process's replies stay
+    orphaned that long."""
+
+    def __init__(self, patience: float) -> None:
+        self.patience = patience
+        self.suspects: dict[int, float] = {}  # reply -> when it was first seen orphaned
+
+    async def sweep(self) -> int:
+        here = {live.job.reply.pk for live in hub().replies.values()}
+        orphans = await database_sync_to_async(replies_orphaned)(generated_here=here)
+        now = asyncio.get_running_loop().time()
+        self.suspects = {pk: self.suspects.get(pk, now) for pk in orphans}
+        due = [pk for pk, since in self.suspects.items() if now - since >= self.patience]
+        swept = await database_sync_to_async(replies_mark_interrupted)(message_ids=due)
+        for pk in due:
+            del self.suspects[pk]
+        if swept:
+            logger.warning(
+                "marked %d replies interrupted: the server process answering them stopped",
+                swept,
+            )
+        return swept
 
 
 async def sweep_forever() -> None:
     """Sweep every ``ORION_SWEEP_SECONDS`` (with jitter, so processes spread out); a sweep
     that fails (the database or Redis is away) is tried again next time."""
+    sweeper = Sweeper(patience=settings.ORION_GENERATION_LEASE_SECONDS / 3 + 1.0)
     period = settings.ORION_SWEEP_SECONDS
     while True:
         try:
-            await sweep_once()
+            await sweeper.sweep()
         except Exception as exc:
             logger.warning("could not sweep for interrupted replies: %s", exc)
         await asyncio.sleep(period * random.uniform(0.8, 1.2))  # noqa: S311

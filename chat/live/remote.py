@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
 
 from chat.live.frames import group_name, message_frame
 from chat.live.reply import LiveReply
@@ -112,6 +113,8 @@ class RemoteFeeds:
                     "html": live.exchange,
                 },
             )
+        except RedisError as exc:  # (restarting): pages elsewhere see the reply when it ends
+            logger.warning("could not announce reply %s: %s", live.job.reply.pk, exc)
         except Exception:
             logger.exception("could not announce reply %s", live.job.reply.pk)
 
@@ -122,6 +125,8 @@ class RemoteFeeds:
                 await get_channel_layer().group_discard(
                     group_name(live.conversation_id), self.channel
                 )
+        except RedisError as exc:  # (restarting): the group's membership expires by itself
+            logger.warning("could not withdraw reply %s: %s", live.job.reply.pk, exc)
         except Exception:
             logger.exception("could not withdraw reply %s", live.job.reply.pk)
 

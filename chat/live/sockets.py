@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db import DatabaseError
 from django.http import Http404
+from redis.exceptions import RedisError
 
 from chat.live.collector import gc_deferred
 from chat.live.frames import (
@@ -50,6 +51,11 @@ logger = logging.getLogger(__name__)
 # that process died before the reply's last frame (its lease then lapses).
 REMOTE_CHECK_SECONDS = 5.0
 
+
+class Unavailable(Exception):  # noqa: N818
+    """The database or Redis is away (restarting): the page should try again shortly."""
+
+
 RESTARTING = "Orion is restarting. Your message was not sent: please send it again in a moment."
 
 
@@ -83,8 +89,19 @@ async def socket_attach(
     A page that opens has just been rendered: it gets the reply in progress, if any. A page
     that ``resume``s after a lost connection may have missed anything (a reply that
     finished, an exchange from another tab, a new title): it gets every message again.
-    Raises ``Http404`` for a conversation the socket's owner may not see.
+    Raises ``Http404`` for a conversation the socket's owner may not see, ``Unavailable``
+    while the database or Redis is away.
     """
+    try:
+        return await _attach(scope, conversation_id, send, channel_name, resume=resume)
+    except (DatabaseError, RedisError) as exc:
+        logger.warning("could not attach a socket: %s", exc)
+        raise Unavailable from exc
+
+
+async def _attach(
+    scope: dict[str, Any], conversation_id: str, send: Sender, channel_name: str, *, resume: bool
+) -> Attachment:
     owner = await database_sync_to_async(owner_from_scope)(scope)
     if owner is None:
         raise Http404("No such conversation")
@@ -169,10 +186,13 @@ async def socket_detach(*, attachment: Attachment) -> None:
     hub().unsubscribe(conversation_id, attachment.send)
     if attachment.watchdog is not None:
         attachment.watchdog.cancel()
-    if attachment.remote_reply is not None:
-        attachment.remote_reply = None
-        await ask_generator("stream.unwatch", conversation_id, channel_name)
-    await get_channel_layer().group_discard(group_name(conversation_id), channel_name)
+    try:
+        if attachment.remote_reply is not None:
+            attachment.remote_reply = None
+            await ask_generator("stream.unwatch", conversation_id, channel_name)
+        await get_channel_layer().group_discard(group_name(conversation_id), channel_name)
+    except RedisError as exc:  # Redis is away: the group's membership expires by itself
+        logger.warning("could not leave a conversation's group: %s", exc)
 
 
 async def watch_remote(attachment: Attachment, reply: int) -> None:
@@ -185,19 +205,22 @@ async def watch_remote(attachment: Attachment, reply: int) -> None:
 
 
 async def _remote_watchdog(attachment: Attachment) -> None:
-    try:
-        while (reply := attachment.remote_reply) is not None:
-            await asyncio.sleep(REMOTE_CHECK_SECONDS)
-            if reply != attachment.remote_reply:
-                continue  # the page moved on to a newer reply meanwhile
+    while (reply := attachment.remote_reply) is not None:
+        await asyncio.sleep(REMOTE_CHECK_SECONDS)
+        if reply != attachment.remote_reply:
+            continue  # the page moved on to a newer reply meanwhile
+        try:
             ended = await database_sync_to_async(reply_if_over)(
                 message_id=reply, conversation_id=attachment.conversation_id
             )
             if ended is not None and reply == attachment.remote_reply:
                 attachment.remote_reply = None
                 await attachment.send(message_frame(ended))
-    except Exception:
-        logger.exception("could not check on a reply generated in another process")
+        except (DatabaseError, RedisError) as exc:  # away for now: look again next time
+            logger.warning("could not check on a reply generated elsewhere: %s", exc)
+        except Exception:
+            logger.exception("could not check on a reply generated in another process")
+            return
 
 
 async def socket_reply_started(*, attachment: Attachment, event: dict[str, Any]) -> list[str]:

@@ -27,7 +27,8 @@ from chat.services.replies import (
     message_mark_interrupted,
     messages_checkpoint,
     messages_finish,
-    replies_sweep,
+    replies_mark_interrupted,
+    replies_orphaned,
     reply_if_over,
 )
 from chat.services.sending import (
@@ -70,7 +71,8 @@ __all__ = [
     "messages_checkpoint",
     "messages_finish",
     "messages_send",
-    "replies_sweep",
+    "replies_mark_interrupted",
+    "replies_orphaned",
     "reply_if_over",
     "sends_admit",
 ]

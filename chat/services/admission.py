@@ -56,7 +56,7 @@ class Gate(Protocol):
 
     def acquire(self, conversation_id: str, *, holder: str, seconds: int) -> bool: ...
 
-    def refresh(self, conversation_id: str, *, seconds: int) -> None: ...
+    def refresh(self, conversation_id: str, *, holder: str, seconds: int) -> None: ...
 
     def release(self, conversation_ids: list[str]) -> None: ...
 
@@ -122,11 +122,13 @@ class MemoryGate:
         with self._lock:
             return self._take(conversation_id, holder, time.time(), seconds)
 
-    def refresh(self, conversation_id: str, *, seconds: int) -> None:
+    def refresh(self, conversation_id: str, *, holder: str, seconds: int) -> None:
         with self._lock:
+            now = time.time()
             held = self._leases.get(conversation_id)
-            if held is not None:
-                self._leases[conversation_id] = (held[0], time.time() + seconds)
+            if held is None or held[1] <= now:
+                held = (holder, now)
+            self._leases[conversation_id] = (held[0], now + seconds)
 
     def release(self, conversation_ids: list[str]) -> None:
         with self._lock:
@@ -209,8 +211,11 @@ class RedisGate:
     def acquire(self, conversation_id: str, *, holder: str, seconds: int) -> bool:
         return bool(self._redis.set(self._lease(conversation_id), holder, nx=True, ex=seconds))
 
-    def refresh(self, conversation_id: str, *, seconds: int) -> None:
-        self._redis.expire(self._lease(conversation_id), seconds)
+    def refresh(self, conversation_id: str, *, holder: str, seconds: int) -> None:
+        key = self._lease(conversation_id)
+        # Taken again if it is gone (Redis restarted without its data), else extended.
+        if not self._redis.set(key, holder, nx=True, ex=seconds):
+            self._redis.expire(key, seconds)
 
     def release(self, conversation_ids: list[str]) -> None:
         if conversation_ids:
@@ -259,8 +264,11 @@ def lease_acquire(conversation_id: uuid.UUID | str, *, holder: str = INSTANCE_ID
     )
 
 
-def lease_refresh(conversation_id: uuid.UUID | str) -> None:
-    gate().refresh(str(conversation_id), seconds=settings.ORION_GENERATION_LEASE_SECONDS)
+def lease_refresh(conversation_id: uuid.UUID | str, *, holder: str = INSTANCE_ID) -> None:
+    """Extend the lease of a reply this process generates (taking it again if it lapsed)."""
+    gate().refresh(
+        str(conversation_id), holder=holder, seconds=settings.ORION_GENERATION_LEASE_SECONDS
+    )
 
 
 def lease_release(conversation_id: uuid.UUID | str) -> None:

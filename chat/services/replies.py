@@ -3,6 +3,7 @@ what a socket needs to show it (or to mark it interrupted when its generator is 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from chat.models import Conversation, Message
 from chat.owners import Owner
@@ -17,6 +19,8 @@ from chat.selectors import conversation_get_for_owner, message_list
 from chat.services.admission import lease_holder, lease_holders, leases_release
 from chat.services.bulk import messages_update
 from chat.services.sending import ReplyJob
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,10 @@ def messages_finish(*, finished: list[tuple[ReplyJob, ReplyOutcome]]) -> list[No
         Conversation.objects.filter(pk__in=[job.conversation_id for job, _ in finished]).update(
             updated_at=now
         )
-    leases_release(job.conversation_id for job, _ in finished)
+    try:
+        leases_release(job.conversation_id for job, _ in finished)
+    except RedisError as exc:  # Redis is away: the leases lapse by themselves
+        logger.warning("could not give back %d leases: %s", len(finished), exc)
     return [None] * len(finished)
 
 
@@ -92,26 +99,33 @@ def message_mark_interrupted(*, message_id: int) -> Message:
 SWEEP_BATCH = 500
 
 
-def replies_sweep() -> int:
-    """Mark interrupted, text kept, the replies nobody generates any more: live in the
-    database, but their conversation's lease has lapsed (the server process answering them
-    was killed, or lost its database before the final write). Returns how many.
+def replies_orphaned(*, generated_here: set[int]) -> list[int]:
+    """The live replies nobody holds a lease for, other than those ``generated_here``
+    (the caller's own replies, whatever their leases say).
 
-    Every live reply's lease is taken before the reply is stored and given back only after
-    its final write, so a live reply without a lease is an orphan.
+    Every live reply's lease is taken before the reply is stored, refreshed while it is
+    generated (taken again if it lapsed) and given back only after its final write: a live
+    reply without a lease for longer than a refresh period is an orphan (its server process
+    was killed, or lost its database before the final write).
     """
-    live = list(
-        Message.objects.filter(status__in=Message.LIVE_STATUSES)
+    live = [
+        (pk, conversation_id)
+        for pk, conversation_id in Message.objects.filter(status__in=Message.LIVE_STATUSES)
         .order_by("id")
         .values_list("pk", "conversation_id")[:SWEEP_BATCH]
-    )
+        if pk not in generated_here
+    ]
     if not live:
-        return 0
+        return []
     holders = lease_holders([conversation_id for _, conversation_id in live])
-    orphans = [pk for (pk, _), holder in zip(live, holders, strict=True) if holder is None]
-    if not orphans:
+    return [pk for (pk, _), holder in zip(live, holders, strict=True) if holder is None]
+
+
+def replies_mark_interrupted(*, message_ids: list[int]) -> int:
+    """Mark these replies interrupted, text kept, unless they ended meanwhile; how many."""
+    if not message_ids:
         return 0
-    return Message.objects.filter(pk__in=orphans, status__in=Message.LIVE_STATUSES).update(
+    return Message.objects.filter(pk__in=message_ids, status__in=Message.LIVE_STATUSES).update(
         status=Message.Status.INTERRUPTED, error_code="interrupted", done_at=timezone.now()
     )
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.http import Http404
+from redis.exceptions import RedisError
 
 from chat.models import Conversation, Message
 from chat.owners import Owner
@@ -27,7 +28,7 @@ class ConversationBusy(Exception):  # noqa: N818
 
 
 class NotStored(Exception):  # noqa: N818
-    """The database refused this send (it is down, say): nothing of it was stored."""
+    """The database or Redis refused this send (restarting, say): nothing of it was stored."""
 
     message = "Orion could not save your message just now. Please send it again."
 
@@ -76,7 +77,12 @@ def sends_admit(*, requests: list[SendRequest]) -> list[Exception | None]:
     """The conversation's lease, then the rate limits (``chat.services.admission``): None
     for a send that may go (its lease is held)."""
     asks = [Ask(str(r.conversation.pk), r.owner.key, r.ip or "0.0.0.0") for r in requests]  # noqa: S104
-    return [_refusal(result) for result in asks_admit(asks)]
+    try:
+        results = asks_admit(asks)
+    except RedisError as exc:  # Redis is away: nothing is admitted, nothing stored
+        logger.warning("could not admit %d sends: %s", len(asks), exc)
+        return [NotStored() for _ in requests]
+    return [_refusal(result) for result in results]
 
 
 def _refusal(result: int) -> Exception | None:

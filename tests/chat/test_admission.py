@@ -80,11 +80,19 @@ def test_a_lease_is_held_by_one_process_until_released_or_expired(gate: Gate) ->
     assert not gate.acquire("c1", holder="p2", seconds=15)
     asked = Ask("c1", "user:1", "10.0.0.1")
     assert admit(gate, asked, holder="p2", now=time.time()) == [BUSY]
-    gate.refresh("c1", seconds=30)
+    gate.refresh("c1", holder="p1", seconds=30)
     assert gate.holder("c1") == "p1"
     gate.release(["c1"])
     assert gate.acquire("c1", holder="p2", seconds=15)
     assert gate.holder("c1") == "p2"
+
+
+def test_a_refresh_takes_a_lost_lease_again_and_keeps_another_holder_s(gate: Gate) -> None:
+    gate.refresh("c1", holder="p1", seconds=15)  # lost (Redis restarted empty): taken again
+    assert gate.holder("c1") == "p1"
+    assert gate.holders(["c1", "c2"]) == ["p1", None]
+    gate.refresh("c1", holder="p2", seconds=15)  # held: only extended, never stolen
+    assert gate.holder("c1") == "p1"
 
 
 def test_an_expired_lease_frees_its_conversation() -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from tempfile import TemporaryDirectory
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed
@@ -94,6 +96,34 @@ class Page:
             return closed.rcvd.code if closed.rcvd is not None else None
 
 
+class RedisProcess:
+    """A Redis server of the drill's own (the suite's shared one is never restarted)."""
+
+    def __init__(self, directory: str) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(  # noqa: S603
+            [shutil.which("redis-server") or "redis-server", "--port", str(self.port),
+             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.directory],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for_port(self.port, self.process)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
 class Drill:
     """The servers and pages of one drill; everything is closed at its end."""
 
@@ -105,6 +135,11 @@ class Drill:
         server = OrionProcess(self.simulator, **env)
         self.stack.callback(server.end)
         return server
+
+    def redis(self) -> RedisProcess:
+        redis = RedisProcess(self.stack.enter_context(TemporaryDirectory()))
+        self.stack.callback(redis.stop)
+        return redis
 
     def page(self, server: OrionProcess, owner_name: str) -> Page:
         owner, cookie = visitor_session(owner_name)

@@ -12,9 +12,9 @@ import pytest
 from channels.db import database_sync_to_async
 
 from chat.live.hub import hub
-from chat.live.lifecycle import replies_drain, sweep_once
+from chat.live.lifecycle import Sweeper, replies_drain
 from chat.models import Conversation, Message
-from chat.services import lease_acquire, replies_sweep
+from chat.services import lease_acquire, lease_refresh, lease_release, replies_orphaned
 from tests.chat.test_consumer import connect, frames_until_done, send, visitor
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -106,19 +106,20 @@ async def test_the_sweep_marks_replies_nobody_generates_and_keeps_their_text() -
     _, _, other = await visitor()
     pending = await database_sync_to_async(_orphan)(other, "pending")
 
-    assert await sweep_once() == 2
+    sweeper = Sweeper(patience=0)
+    assert await sweeper.sweep() == 2
     for message in (orphan, pending):
         await database_sync_to_async(message.refresh_from_db)()
         assert (message.status, message.error_code) == ("interrupted", "interrupted")
         assert message.done_at is not None
     assert orphan.content == "half an ans"
-    assert await sweep_once() == 0
+    assert await sweeper.sweep() == 0
 
 
 def test_the_sweep_leaves_replies_whose_lease_is_held(visitor_conversation: Conversation) -> None:
     live = _orphan(visitor_conversation)
     assert lease_acquire(visitor_conversation.pk, holder="another-process")
-    assert replies_sweep() == 0
+    assert replies_orphaned(generated_here=set()) == []
     live.refresh_from_db()
     assert live.status == "streaming"
 
@@ -126,11 +127,50 @@ def test_the_sweep_leaves_replies_whose_lease_is_held(visitor_conversation: Conv
 def test_the_sweep_leaves_finished_replies(visitor_conversation: Conversation) -> None:
     done = _orphan(visitor_conversation, "complete")
     failed = _orphan(visitor_conversation, "failed")
-    assert replies_sweep() == 0
+    assert replies_orphaned(generated_here=set()) == []
     assert {m.status for m in Message.objects.filter(pk__in=[done.pk, failed.pk])} == {
         "complete",
         "failed",
     }
+
+
+async def test_the_sweep_waits_a_refresh_period_before_marking() -> None:
+    _, _, conversation = await visitor()
+    orphan = await database_sync_to_async(_orphan)(conversation)
+    sweeper = Sweeper(patience=0.3)
+    assert await sweeper.sweep() == 0  # a suspect: its process may take its lease again
+    await asyncio.sleep(0.35)
+    assert await sweeper.sweep() == 1
+    await database_sync_to_async(orphan.refresh_from_db)()
+    assert orphan.status == "interrupted"
+
+
+async def test_a_reply_whose_process_takes_its_lease_again_is_not_marked() -> None:
+    _, _, conversation = await visitor()
+    live = await database_sync_to_async(_orphan)(conversation)
+    sweeper = Sweeper(patience=0.3)
+    assert await sweeper.sweep() == 0
+    # Its process refreshes the lease it lost (Redis came back empty) and takes it again.
+    await database_sync_to_async(lease_refresh)(conversation.pk, holder="another-process")
+    await asyncio.sleep(0.35)
+    assert await sweeper.sweep() == 0
+    await database_sync_to_async(live.refresh_from_db)()
+    assert live.status == "streaming"
+
+
+async def test_the_sweep_leaves_this_process_s_own_replies_whatever_their_leases() -> None:
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    await send(ws, "a long answer [sim:tokens=400][sim:slow]")
+    await _streaming(conversation)
+    await database_sync_to_async(lease_release)(conversation.pk)  # as if Redis lost it
+    await database_sync_to_async(Message.objects.filter(role="assistant").update)(
+        status="streaming"
+    )
+    assert await Sweeper(patience=0).sweep() == 0
+    hub().replies[str(conversation.pk)].stop()
+    await frames_until_done(ws)
+    await ws.disconnect()
 
 
 def test_live_replies_have_a_partial_index_for_the_sweep() -> None:

@@ -129,15 +129,18 @@ def test_production_without_a_secret_key_refuses_to_start() -> None:
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
 
 
-def test_the_redis_channel_layer_takes_a_burst_of_group_operations() -> None:
-    """redis-py's default pool (100) refused concurrent group operations under a burst."""
+def test_the_redis_channel_layer_takes_bursts_and_restarts() -> None:
+    """redis-py's default pool (100) refused concurrent group operations under a burst; a
+    pooled connection from before a Redis restart failed its next command."""
     result = _manage(
         "shell",
         "-c",
         "from django.conf import settings; import json; "
-        "print(json.dumps(settings.CHANNEL_LAYERS['default']['CONFIG']['hosts']))",
+        "print(json.dumps(settings.CHANNEL_LAYERS['default']['CONFIG']['hosts'], "
+        "default=lambda error: error.__name__))",
         REDIS_URL="redis://127.0.0.1:6379/9",
     )
     assert result.returncode == 0, result.stderr
     (host,) = json.loads(result.stdout.strip().splitlines()[-1])
     assert host["max_connections"] >= 1000
+    assert host["retry_on_error"] == ["ConnectionError"]

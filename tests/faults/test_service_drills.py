@@ -1,0 +1,72 @@
+"""Drills: Redis, then PostgreSQL, restarted while Orion answers.
+
+Replies in progress end (complete, or failed/interrupted with their text); sends during
+the outage get a clear "send it again" and leave nothing half-stored; pages reconnect by
+themselves afterwards. Each drill counts accepted user messages lost and replies left
+live (both must be 0)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chat.models import Message
+from tests.faults.servers import ENDED, Drill, OrionProcess, Page, streaming, tally
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MEDIUM = "a medium answer [sim:tokens=30][sim:slow]"  # about 6 s
+
+
+@pytest.fixture
+def drill(simulator: Any) -> Iterator[Drill]:
+    drill = Drill(simulator)
+    yield drill
+    drill.close()
+
+
+def _send_once_back(drill: Drill, server: OrionProcess, name: str, timeout: float) -> Page:
+    """A page that connects and sends as soon as the server can take it (as the page's own
+    reconnecting would)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            page = drill.page(server, name)
+            if "send it again" not in page.send("back again [sim:tokens=3]"):
+                return page
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
+
+
+def test_redis_restarted_mid_reply(drill: Drill) -> None:
+    redis = drill.redis()
+    server = drill.server(REDIS_URL=redis.url, ORION_GENERATION_LEASE_SECONDS="5")
+    pages = [drill.page(server, f"drill-{i}") for i in range(3)]
+    spare = drill.page(server, "drill-spare")
+    for page in pages:
+        page.send(MEDIUM)
+    for page in pages:
+        page.until(streaming)
+
+    redis.stop()
+    refused = spare.send("sent while Redis is away")
+    assert "send it again" in refused
+    time.sleep(1.0)
+    redis.start()
+
+    for page in pages:
+        status = page.until_ended(timeout=30)
+        assert any(f'data-status="{s}"' in status for s in ENDED)
+    back = _send_once_back(drill, server, "drill-after", timeout=30)
+    assert 'data-status="complete"' in back.until_ended()
+
+    result = tally([*pages, spare, back])
+    assert (result.lost, result.live) == (0, 0)
+    assert all(text.strip() for text in result.texts)
+    assert not Message.objects.filter(content="sent while Redis is away").exists()
+    assert not Message.objects.filter(conversation=spare.conversation).exists()
