@@ -139,9 +139,16 @@ if DATABASE_URL:
             "pool": {
                 "min_size": env_int("ORION_DB_POOL_MIN", 2, minimum=1),
                 "max_size": env_int("ORION_DB_POOL_MAX", 20, minimum=1),
+                # While PostgreSQL is away a request waits this long for it, then fails
+                # with "send it again". (A server process reaches the database from one
+                # thread, so it never waits for a free connection: only for PostgreSQL.)
+                "timeout": 3,
             }
         }
         _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not as well
+        # A pooled connection from before a PostgreSQL restart is found broken when it is
+        # taken (one round trip: psycopg_pool's check_connection), not by the request.
+        _db["CONN_HEALTH_CHECKS"] = True
     DATABASES = {"default": _db}
 else:
     DATABASES = {

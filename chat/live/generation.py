@@ -9,6 +9,7 @@ from datetime import datetime
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from agents.pipeline import AnswerDone, AnswerError, TextDelta, answer_stream
@@ -22,6 +23,9 @@ from project.tasks import aenqueue
 logger = logging.getLogger(__name__)
 
 EXCHANGE_AFTER_PASSES = 3
+# Pauses between tries of a reply's final write while the database is away (each try
+# itself waits up to the connection pool's timeout for it).
+STORE_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 
 
 def reply_start(job: ReplyJob) -> None:
@@ -121,6 +125,8 @@ class Streamer:
             await self.hub.checkpoints.submit(
                 Checkpoint(live.job.reply.pk, self.text, self.first_token_at)
             )
+        except DatabaseError as exc:  # (restarting): the next checkpoint or the end saves it
+            logger.warning("checkpoint failed; the reply goes on: %s", exc)
         except Exception:
             logger.exception("checkpoint failed; the reply goes on")
         finally:
@@ -203,7 +209,7 @@ async def _finish(
     job = live.job
     stored = False
     try:
-        await h.finishes.submit((job, outcome))
+        await _store(h, job, outcome)
         stored = True
     except Exception:
         logger.exception("could not store reply %s", job.reply.pk)
@@ -214,6 +220,8 @@ async def _finish(
     message = live.message
     message.status = outcome.status
     message.error_code = outcome.error_code
+    if not stored:  # as the page will find it after a reload, once the sweep has been
+        message.status, message.error_code = Message.Status.INTERRUPTED, "interrupted"
     try:
         await live.shown.wait()
         # Pages in other processes must hear of the reply before it is gone from here.
@@ -230,6 +238,23 @@ async def _finish(
             await aenqueue(conversation_title_generate, str(job.conversation_id))
         except Exception as exc:  # the broker is down: the conversation keeps "New conversation"
             logger.warning("could not queue the title of %s: %s", job.conversation_id, exc)
+
+
+async def _store(h: Hub, job: ReplyJob, outcome: ReplyOutcome) -> None:
+    """The reply's final write, tried again while the database is away (its text is only
+    in memory until then), keeping the conversation's lease meanwhile."""
+    for pause in STORE_PAUSES:
+        try:
+            await h.finishes.submit((job, outcome))
+            return
+        except DatabaseError as exc:
+            logger.warning("could not store reply %s yet: %s", job.reply.pk, exc)
+        await asyncio.sleep(pause)
+        try:
+            await database_sync_to_async(lease_refresh)(job.conversation_id)
+        except Exception as exc:
+            logger.warning("could not refresh the generation lease: %s", exc)
+    await h.finishes.submit((job, outcome))
 
 
 class LeaseKeeper:

@@ -28,13 +28,13 @@ def drill(simulator: Any) -> Iterator[Drill]:
     drill.close()
 
 
-def _send_once_back(drill: Drill, server: OrionProcess, name: str, timeout: float) -> Page:
+def _send_once_back(drill: Drill, server: OrionProcess, timeout: float) -> Page:
     """A page that connects and sends as soon as the server can take it (as the page's own
     reconnecting would)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            page = drill.page(server, name)
+            page = drill.web_page(server)
             if "send it again" not in page.send("back again [sim:tokens=3]"):
                 return page
         except Exception:
@@ -62,11 +62,39 @@ def test_redis_restarted_mid_reply(drill: Drill) -> None:
     for page in pages:
         status = page.until_ended(timeout=30)
         assert any(f'data-status="{s}"' in status for s in ENDED)
-    back = _send_once_back(drill, server, "drill-after", timeout=30)
+    back = _send_once_back(drill, server, timeout=30)
     assert 'data-status="complete"' in back.until_ended()
 
     result = tally([*pages, spare, back])
     assert (result.lost, result.live) == (0, 0)
     assert all(text.strip() for text in result.texts)
     assert not Message.objects.filter(content="sent while Redis is away").exists()
-    assert not Message.objects.filter(conversation=spare.conversation).exists()
+    assert not Message.objects.filter(conversation_id=spare.conversation_id).exists()
+
+
+def test_postgresql_restarted_mid_reply(drill: Drill) -> None:
+    postgres = drill.postgres()
+    server = drill.server(DATABASE_URL=postgres.url, ORION_CHECKPOINT_SECONDS="0.5")
+    pages = [drill.web_page(server) for _ in range(3)]
+    spare = drill.web_page(server)
+    for page in pages:
+        page.send("a short answer [sim:tokens=12][sim:slow]")  # about 2.4 s
+    for page in pages:
+        page.until(streaming)
+
+    postgres.stop()  # the replies end while it is away: their last writes must wait for it
+    refused = spare.send("sent while PostgreSQL is away")
+    assert "send it again" in refused
+    time.sleep(4.0)
+    postgres.start()
+
+    for page in pages:
+        assert 'data-status="complete"' in page.until_ended(timeout=60)
+    back = _send_once_back(drill, server, timeout=30)
+    assert 'data-status="complete"' in back.until_ended()
+
+    result = tally([*pages, spare, back], postgres.stored)
+    assert (result.lost, result.live) == (0, 0)
+    assert result.statuses == ["complete"] * 4
+    assert all(len(text.split()) >= 10 for text in result.texts[:3])
+    assert postgres.stored(spare.conversation_id) == []
