@@ -58,7 +58,9 @@ def conversation_detail(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse
 @require_POST
 @ratelimit(method="POST", **write_ratelimit_kwargs())  # type: ignore[arg-type]
 def conversation_rename_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
-    owner = owner_from_request(request)
+    owner = owner_if_known(request)  # (a stranger's 404 leaves no session behind)
+    if owner is None:
+        raise Http404("No such conversation")
     conversation = conversation_get_for_owner(owner=owner, pk=pk)
     typed = request.POST.get("title", "")
     try:
@@ -82,7 +84,7 @@ def conversation_rename_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpRes
 @require_POST
 @ratelimit(method="POST", **write_ratelimit_kwargs())  # type: ignore[arg-type]
 def conversation_delete_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
-    conversation = conversation_get_for_owner(owner=owner_from_request(request), pk=pk)
+    conversation = conversation_get_for_owner(owner=owner_if_known(request), pk=pk)
     conversation_delete(conversation=conversation)
     async_to_sync(reply_stop)(conversation_id=str(conversation.pk))  # a reply in progress
     return _go(request, reverse("chat:index"))
