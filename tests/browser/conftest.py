@@ -16,6 +16,7 @@ check is relaxed only while this package runs.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -125,6 +126,61 @@ def live_server_url(transactional_db: None, simulator: SimulatorThread) -> Itera
     port = free_port()
     env = child_env(simulator, DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost", DJANGO_DEBUG="true")
     env.pop(ASYNC_UNSAFE, None)  # the server keeps Django's async-safety check
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "serve", "--port", str(port)],
+        cwd=BASE_DIR,
+        env=env,
+    )
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+# --- the server as production runs it: DEBUG off ---------------------------------------------
+
+DEBUG_OFF_SETTINGS = "orion_debug_off_settings"
+
+
+@pytest.fixture(scope="session")
+def debug_off_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """What a server with DEBUG off needs, as ``make run`` provides it: a secret key and the
+    static files collected (hashed and compressed, served by WhiteNoise).
+
+    ``make run`` collects them into the checkout's STATIC_ROOT, which the settings fix and
+    no variable moves; here they go to a folder of this run, through a settings module that
+    is the project's own with only STATIC_ROOT changed.
+    """
+    folder = tmp_path_factory.mktemp("debug-off")
+    static_root = folder / "static"
+    module = ["from project.settings import *  # noqa: F403", f"STATIC_ROOT = {str(static_root)!r}"]
+    (folder / f"{DEBUG_OFF_SETTINGS}.py").write_text("\n".join(module) + "\n")
+    env = {
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_SETTINGS_MODULE": DEBUG_OFF_SETTINGS,
+        "PYTHONPATH": os.pathsep.join([str(folder), str(BASE_DIR)]),
+    }
+    subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"],
+        cwd=BASE_DIR,
+        env={**os.environ, **env},
+        check=True,
+    )
+    assert (static_root / "staticfiles.json").is_file()
+    return env
+
+
+@pytest.fixture
+def live_server_url_debug_off(
+    transactional_db: None, simulator: SimulatorThread, debug_off_env: dict[str, str]
+) -> Iterator[str]:
+    """Like ``live_server_url``, with DEBUG off: Orion's own error pages and collected
+    static files. It answers to 127.0.0.1 only (``localhost`` is a host it does not serve)."""
+    port = free_port()
+    env = child_env(simulator, DJANGO_ALLOWED_HOSTS="127.0.0.1", **debug_off_env)
+    env.pop(ASYNC_UNSAFE, None)
     process = subprocess.Popen(  # noqa: S603
         [sys.executable, "manage.py", "serve", "--port", str(port)],
         cwd=BASE_DIR,
