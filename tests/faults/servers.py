@@ -220,6 +220,26 @@ class Drill:
         postgres.migrate(self.simulator)
         return postgres
 
+    def worker(self, **env: str) -> None:
+        """A Celery worker (on the broker ``env`` names)."""
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "celery", "-A", "project", "worker", "--pool=solo",
+             "--loglevel=WARNING", "--without-heartbeat", "--without-gossip",
+             "--without-mingle", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE],
+            cwd=BASE_DIR,
+            env=child_env(self.simulator, **env),
+        )  # fmt: skip
+
+        def end() -> None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+        self.stack.callback(end)
+
     def page(self, server: OrionProcess, owner_name: str) -> Page:
         """A page on a conversation made in the test database."""
         owner, cookie = visitor_session(owner_name)

@@ -46,6 +46,7 @@ def _send_once_back(drill: Drill, server: OrionProcess, timeout: float) -> Page:
 def test_redis_restarted_mid_reply(drill: Drill) -> None:
     redis = drill.redis()
     server = drill.server(REDIS_URL=redis.url, ORION_GENERATION_LEASE_SECONDS="5")
+    drill.worker(REDIS_URL=redis.url)  # titles: queued on Redis, written by a worker
     pages = [drill.page(server, f"drill-{i}") for i in range(3)]
     spare = drill.page(server, "drill-spare")
     for page in pages:
@@ -62,6 +63,10 @@ def test_redis_restarted_mid_reply(drill: Drill) -> None:
     for page in pages:
         status = page.until_ended(timeout=30)
         assert any(f'data-status="{s}"' in status for s in ENDED)
+    # The pages that stayed open through the restart are in their groups again: the
+    # titles the worker writes after it reach them.
+    for page in pages:
+        page.until(lambda frame: 'id="conversation-title"' in frame, timeout=30)
     back = _send_once_back(drill, server, timeout=30)
     assert 'data-status="complete"' in back.until_ended()
 
