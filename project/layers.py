@@ -51,13 +51,16 @@ class RedisChannelLayer(_RedisChannelLayer):  # type: ignore[misc]
 
     async def rejoin(self) -> None:
         """Make this process's group memberships again (Redis came back empty)."""
+        failed, last = 0, None
         for group, channels in list(self.memberships.items()):
             for channel in tuple(channels):
                 try:
                     await super().group_add(group, channel)
                 except Exception as exc:
-                    logger.warning("could not join %s again: %s", group, exc)
-                    return
+                    failed += 1
+                    last = exc
+        if failed:
+            logger.warning("could not join %d groups again: %s", failed, last)
 
     async def receive(self, channel: str) -> dict[str, Any]:
         timeouts = 0
@@ -80,6 +83,9 @@ class RedisChannelLayer(_RedisChannelLayer):  # type: ignore[misc]
             return message
 
     async def _recover(self) -> None:
+        """Wait for Redis to answer, then join this process's groups again. (Only a wait
+        that fails notices a restart: so the layer's connections do not retry a command
+        that fails on a connection from before one, see project.settings.)"""
         for attempt in itertools.count():
             await asyncio.sleep(_PAUSES[min(attempt, len(_PAUSES) - 1)])
             try:
@@ -89,4 +95,7 @@ class RedisChannelLayer(_RedisChannelLayer):  # type: ignore[misc]
                 continue
             break
         logger.warning("Redis is back")
-        await self.rejoin()
+        try:
+            await self.rejoin()
+        except Exception:  # the sockets waiting on this must go on whatever happened
+            logger.exception("could not join the groups again")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from types import FrameType
 
 import uvicorn
 from django.conf import settings
@@ -63,6 +64,12 @@ class OrionServer(uvicorn.Server):
 
     housekeeping: asyncio.Task[None] | None = None
 
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # uvicorn hurries only on a second Ctrl-C; a second SIGTERM must do the same.
+        if self.should_exit:
+            self.force_exit = True
+        super().handle_exit(sig, frame)
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if not self.should_exit:  # (it could not listen)
@@ -73,9 +80,12 @@ class OrionServer(uvicorn.Server):
             server.close()
         for sock in sockets or []:
             sock.close()
-        await replies_drain(
-            grace=settings.ORION_SHUTDOWN_GRACE_SECONDS, hurry=lambda: self.force_exit
-        )
-        if self.housekeeping is not None:
-            self.housekeeping.cancel()
-        await super().shutdown(sockets=sockets)
+        try:
+            await replies_drain(
+                grace=settings.ORION_SHUTDOWN_GRACE_SECONDS, hurry=lambda: self.force_exit
+            )
+        finally:
+            if self.housekeeping is not None:
+                self.housekeeping.cancel()
+                await asyncio.gather(self.housekeeping, return_exceptions=True)
+            await super().shutdown(sockets=sockets)

@@ -15,7 +15,6 @@ from typing import Any
 from csp.constants import NONE as CSP_NONE
 from csp.constants import SELF as CSP_SELF
 from django.core.exceptions import ImproperlyConfigured
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from project.env import (
     database_from_url,
@@ -140,9 +139,10 @@ if DATABASE_URL:
                 "min_size": env_int("ORION_DB_POOL_MIN", 2, minimum=1),
                 "max_size": env_int("ORION_DB_POOL_MAX", 20, minimum=1),
                 # While PostgreSQL is away a request waits this long for it, then fails
-                # with "send it again". (A server process reaches the database from one
-                # thread, so it never waits for a free connection: only for PostgreSQL.)
-                "timeout": 3,
+                # with "send it again" (the default, 30 s, is long to look at a spinner).
+                # Sockets reach the database from one thread; HTTP views each from a
+                # thread of their own, so more than max_size at once wait for a turn.
+                "timeout": 5,
             }
         }
         _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not as well
@@ -188,15 +188,9 @@ if REDIS_URL:
             "CONFIG": {
                 # redis-py's default pool of 100 connections per process refused the
                 # 101st concurrent group operation ("Too many connections") under a burst.
-                # A pooled connection left over from before a Redis restart fails once;
-                # the command is then sent again on a new connection.
-                "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        "max_connections": 1000,
-                        "retry_on_error": [RedisConnectionError],
-                    }
-                ],
+                # (No retry of a command that fails on a connection from before a Redis
+                # restart: a failing wait is how project.layers notices the restart.)
+                "hosts": [{"address": REDIS_URL, "max_connections": 1000}],
                 "prefix": env_str("ORION_CHANNEL_PREFIX", "orion:asgi"),
                 "capacity": 1000,
             },

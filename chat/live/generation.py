@@ -189,6 +189,7 @@ async def _generate(h: Hub, live: LiveReply) -> None:
     except Exception:
         logger.exception("reply %s failed", job.reply.pk)
         outcome = streamer.failed("internal")
+    live.finishing = True  # a stop now would lose the text it is storing
     keeper.stop()
     try:
         await streamer.settle()
@@ -242,19 +243,29 @@ async def _finish(
 
 async def _store(h: Hub, job: ReplyJob, outcome: ReplyOutcome) -> None:
     """The reply's final write, tried again while the database is away (its text is only
-    in memory until then), keeping the conversation's lease meanwhile."""
+    in memory until then), holding the conversation's lease meanwhile."""
     for pause in STORE_PAUSES:
         try:
             await h.finishes.submit((job, outcome))
             return
         except DatabaseError as exc:
             logger.warning("could not store reply %s yet: %s", job.reply.pk, exc)
-        await asyncio.sleep(pause)
+        await _pause_holding_lease(job.conversation_id, pause)
+    await h.finishes.submit((job, outcome))
+
+
+async def _pause_holding_lease(conversation_id: object, seconds: float) -> None:
+    """Sleep, refreshing the lease every third of its lifetime. (Only between tries of the
+    final write: a refresh after the write had released the lease would take it again.)"""
+    step = settings.ORION_GENERATION_LEASE_SECONDS / 3
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while (left := end - loop.time()) > 0:
         try:
-            await database_sync_to_async(lease_refresh)(job.conversation_id)
+            await database_sync_to_async(lease_refresh)(conversation_id)
         except Exception as exc:
             logger.warning("could not refresh the generation lease: %s", exc)
-    await h.finishes.submit((job, outcome))
+        await asyncio.sleep(min(step, left))
 
 
 class LeaseKeeper:

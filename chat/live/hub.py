@@ -40,6 +40,7 @@ class Hub:
         self.replies: dict[str, LiveReply] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.draining = False  # the server is stopping: no more sends (chat.live.lifecycle)
+        self.sending = 0  # sends taken and not yet stored and started (the drain waits)
         self.remote = RemoteFeeds(self.replies)
         # Writes from many replies at once share a thread hop (see chat.batching). A burst
         # of sends is admitted and stored together once it has been read in full.

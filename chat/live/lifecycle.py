@@ -68,26 +68,28 @@ async def sweep_forever() -> None:
 
 
 async def replies_drain(*, grace: float, hurry: Callable[[], bool] = lambda: False) -> int:
-    """Stop taking sends; wait up to ``grace`` seconds (or until ``hurry()``) for the
-    replies being generated here to finish, then stop the rest and wait for their text
-    to be stored. Returns how many were stopped."""
+    """Stop taking sends; wait up to ``grace`` seconds (or until ``hurry()``) for the sends
+    already taken and the replies being generated here to finish, then stop the rest and
+    wait for their text to be stored. Returns how many were stopped."""
     h = hub()
     h.draining = True
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
-    if h.replies:
+    if h.replies or h.sending:
         logger.warning(
             "waiting up to %g s for %d replies to finish (stop again to interrupt them now)",
             grace,
-            len(h.replies),
+            len(h.replies) + h.sending,
         )
-    while h.replies and loop.time() < deadline and not hurry():
+    while (h.replies or h.sending) and loop.time() < deadline and not hurry():
         await asyncio.sleep(0.05)
     left = list(h.replies.values())
     for live in left:
         live.stop()
     tasks = [live.task for live in left if live.task is not None]
     if tasks:
-        await asyncio.wait(tasks, timeout=STORE_SECONDS)
+        _, pending = await asyncio.wait(tasks, timeout=STORE_SECONDS)
         logger.warning("stopped %d replies; they are kept as interrupted", len(left))
+        if pending:
+            logger.warning("%d replies were not stored in time: the sweep marks them", len(pending))
     return len(left)

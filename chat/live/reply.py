@@ -23,10 +23,11 @@ class LiveReply:
     # Frames go out under this lock, so they arrive in order on every page.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     task: asyncio.Task[None] | None = None  # the generation: cancelled to stop it
+    finishing: bool = False  # generated in full or ended: being stored, no longer stoppable
 
     def stop(self) -> None:
         """Stop generating: the model request is closed, the text so far kept."""
-        if self.task is not None:
+        if self.task is not None and not self.finishing:
             self.task.cancel()
 
     @property

@@ -26,6 +26,8 @@ from typing import Protocol
 
 import redis
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from project.env import rate_split
 
@@ -52,6 +54,10 @@ class Limits:
 
 
 class Gate(Protocol):
+    # Whether other server processes share these leases: then a missing lease may only
+    # mean that Redis restarted empty, and its holder takes it again at its next refresh.
+    shared: bool
+
     def admit(self, asks: list[Ask], *, limits: Limits, holder: str, now: float) -> list[int]: ...
 
     def acquire(self, conversation_id: str, *, holder: str, seconds: int) -> bool: ...
@@ -75,6 +81,8 @@ def window(now: float, period: int) -> tuple[int, int]:
 
 class MemoryGate:
     """Leases and counters in this process (the embedded defaults: one server process)."""
+
+    shared = False
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -179,8 +187,19 @@ return out
 class RedisGate:
     """Leases and counters in Redis, shared by every server process."""
 
+    shared = True
+
     def __init__(self, url: str, prefix: str) -> None:
-        self._redis = redis.Redis.from_url(url, decode_responses=True)
+        # These calls run on the server's database thread: while Redis is away each must
+        # fail at once (one quick retry for a connection left from before a restart),
+        # not back off for seconds as redis-py does by default.
+        self._redis = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            retry=Retry(NoBackoff(), 1),
+            socket_connect_timeout=1.0,
+            socket_timeout=5.0,
+        )
         self._admit = self._redis.register_script(_ADMIT)
         self._prefix = prefix
 
@@ -286,3 +305,7 @@ def lease_holder(conversation_id: uuid.UUID | str) -> str | None:
 def lease_holders(conversation_ids: list[uuid.UUID | str]) -> list[str | None]:
     """Each conversation's lease holder (None where nobody generates its reply), at once."""
     return gate().holders([str(pk) for pk in conversation_ids])
+
+
+def leases_shared() -> bool:
+    return gate().shared

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from chat.models import Conversation, Message
 from chat.owners import Owner
 from chat.selectors import conversation_get_for_owner, message_list
-from chat.services.admission import lease_holder, lease_holders, leases_release
+from chat.services.admission import lease_holder, lease_holders, leases_release, leases_shared
 from chat.services.bulk import messages_update
 from chat.services.sending import ReplyJob
 
@@ -108,17 +108,22 @@ def replies_orphaned(*, generated_here: set[int]) -> list[int]:
     reply without a lease for longer than a refresh period is an orphan (its server process
     was killed, or lost its database before the final write).
     """
-    live = [
-        (pk, conversation_id)
-        for pk, conversation_id in Message.objects.filter(status__in=Message.LIVE_STATUSES)
-        .order_by("id")
-        .values_list("pk", "conversation_id")[:SWEEP_BATCH]
-        if pk not in generated_here
-    ]
-    if not live:
-        return []
-    holders = lease_holders([conversation_id for _, conversation_id in live])
-    return [pk for (pk, _), holder in zip(live, holders, strict=True) if holder is None]
+    orphans: list[int] = []
+    after = 0
+    while True:  # in batches by id, so a crowd of healthy replies hides no orphan
+        batch = list(
+            Message.objects.filter(status__in=Message.LIVE_STATUSES, pk__gt=after)
+            .order_by("id")
+            .values_list("pk", "conversation_id")[:SWEEP_BATCH]
+        )
+        if not batch:
+            return orphans
+        after = batch[-1][0]
+        live = [(pk, conversation) for pk, conversation in batch if pk not in generated_here]
+        holders = lease_holders([conversation for _, conversation in live])
+        orphans += [pk for (pk, _), holder in zip(live, holders, strict=True) if holder is None]
+        if len(batch) < SWEEP_BATCH:
+            return orphans
 
 
 def replies_mark_interrupted(*, message_ids: list[int]) -> int:
@@ -131,14 +136,22 @@ def replies_mark_interrupted(*, message_ids: list[int]) -> int:
 
 
 def reply_if_over(*, message_id: int, conversation_id: uuid.UUID | str) -> Message | None:
-    """The reply as it ended, or None while a server process still generates it (one whose
-    generator is gone is marked interrupted). None too if it was deleted."""
+    """The reply as it ended, or None while it may still be generated. None too if it was
+    deleted. See ``reply_orphaned`` for a live reply without a lease."""
     message = Message.objects.filter(pk=message_id).first()
     if message is None or not message.is_live:
         return message
-    if lease_holder(conversation_id) is None:
+    if reply_orphaned(holder=lease_holder(conversation_id)):
         return message_mark_interrupted(message_id=message_id)
     return None
+
+
+def reply_orphaned(*, holder: str | None) -> bool:
+    """Whether a live reply whose lease holder is ``holder`` can be marked interrupted at
+    once. With one server process (leases in its memory) a missing lease means its
+    generator is gone; with shared leases it may only mean that Redis restarted empty, so
+    only the sweep, which waits a refresh period, marks it."""
+    return holder is None and not leases_shared()
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,7 @@ class ConnectState:
     live_message: Message | None
     lease_holder: str | None
     messages: list[Message] | None = None  # every message, when asked for
+    orphaned: bool = False  # the live reply's generator is gone for sure (reply_orphaned)
 
 
 def conversation_connect(
@@ -165,5 +179,9 @@ def conversation_connect(
         )
     holder = lease_holder(conversation.pk) if live is not None else None
     return ConnectState(
-        conversation=conversation, live_message=live, lease_holder=holder, messages=messages
+        conversation=conversation,
+        live_message=live,
+        lease_holder=holder,
+        messages=messages,
+        orphaned=live is not None and reply_orphaned(holder=holder),
     )

@@ -8,7 +8,13 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    transaction,
+)
 from django.http import Http404
 from redis.exceptions import RedisError
 
@@ -102,16 +108,26 @@ def exchanges_store(*, requests: list[SendRequest]) -> list[ReplyJob | Exception
     try:
         try:
             stored: list[ReplyJob | Exception] = list(_exchanges_store(requests))
+        except (OperationalError, InterfaceError) as exc:  # the database is away, for all
+            logger.warning("%d messages could not be stored: %s", len(requests), exc)
+            stored = [NotStored() for _ in requests]
         except (DatabaseError, ValueError):  # ValueError: text the driver cannot encode
             stored = [_exchange_store_alone(request) for request in requests]
     except BaseException:
         for request in requests:
-            lease_release(request.conversation.pk)
+            _lease_give_back(request.conversation.pk)
         raise
     for request, result in zip(requests, stored, strict=True):
         if isinstance(result, Exception):
-            lease_release(request.conversation.pk)
+            _lease_give_back(request.conversation.pk)
     return stored
+
+
+def _lease_give_back(conversation_id: uuid.UUID) -> None:
+    try:
+        lease_release(conversation_id)
+    except RedisError as exc:  # Redis is away: the lease lapses by itself
+        logger.warning("could not give back a lease: %s", exc)
 
 
 def _exchanges_store(requests: list[SendRequest]) -> list[ReplyJob]:
@@ -187,7 +203,7 @@ def message_retry(
             before_id=reply.pk,
         )
     except BaseException:
-        lease_release(conversation.pk)
+        _lease_give_back(conversation.pk)
         raise
     return ReplyJob(
         conversation_id=conversation.pk,

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from agents.simulator import simulated_reply
 from chat.live.frames import group_name
@@ -139,6 +141,30 @@ async def test_a_socket_without_session_is_closed_with_4403() -> None:
     )
     await ws.connect()
     assert (await ws.receive_output(timeout=3))["code"] == 4403
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [OperationalError("the database system is starting up"), RedisConnectionError("refused")],
+    ids=["database-away", "redis-away"],
+)
+async def test_a_socket_that_cannot_attach_for_now_is_closed_with_1013(
+    monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    """1013 ("try again later"): the page reconnects by itself, without a traceback here."""
+    from chat.live import sockets
+
+    def away(**kwargs: Any) -> Any:
+        raise failure
+
+    monkeypatch.setattr(sockets, "conversation_connect", away)
+    _, cookie, conversation = await visitor()
+    ws = WebsocketCommunicator(
+        application, f"/ws/conversations/{conversation.pk}/", headers=ws_headers(cookie)
+    )
+    connected, _ = await ws.connect()
+    assert connected
+    assert (await ws.receive_output(timeout=3)) == {"type": "websocket.close", "code": 1013}
 
 
 async def test_a_foreign_origin_is_refused() -> None:
@@ -439,13 +465,22 @@ async def test_retry_answers_again_in_place(settings: Any, simulator: Any) -> No
     )
 
 
-async def test_a_reply_whose_server_died_is_marked_interrupted_on_connect() -> None:
+async def test_a_reply_whose_server_died_is_shown_interrupted_to_a_page_that_opens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At once with one server process; with shared leases once the sweep has marked it
+    (its lease may only have been lost with a Redis restart)."""
+    from chat.live import sockets
+    from chat.live.lifecycle import Sweeper
+
+    monkeypatch.setattr(sockets, "REMOTE_CHECK_SECONDS", 0.05)
     _, cookie, conversation = await visitor()
     await Message.objects.acreate(conversation=conversation, role="user", content="hi")
     orphan = await Message.objects.acreate(
         conversation=conversation, role="assistant", status="streaming", content="Half an"
     )
     ws = await connect(conversation, cookie)
+    await Sweeper(patience=0).sweep()
     frame = await ws.receive_from(timeout=3)
     await ws.disconnect()
     assert 'data-status="interrupted"' in frame and "Half an" in frame
@@ -646,6 +681,7 @@ async def test_a_page_watching_a_reply_whose_process_died_shows_it_interrupted(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from chat.live import sockets
+    from chat.live.lifecycle import Sweeper
     from chat.services import lease_release
 
     monkeypatch.setattr(sockets, "REMOTE_CHECK_SECONDS", 0.05)
@@ -655,6 +691,7 @@ async def test_a_page_watching_a_reply_whose_process_died_shows_it_interrupted(
     await database_sync_to_async(lease_release)(
         conversation.pk
     )  # the lease lapsed: nobody generates it
+    await Sweeper(patience=0).sweep()
     frame = await ws.receive_from(timeout=5)
     await ws.disconnect()
     assert 'data-status="interrupted"' in frame and "Half" in frame

@@ -1,6 +1,6 @@
 """A server process's end as the replies see it (in this process): the drain on SIGTERM and
-the sweep for replies whose process died. The drills in ``test_drills`` do the same to
-real server processes."""
+the sweep for replies whose process died. The drills in ``test_server_drills`` do the
+same to real server processes."""
 
 from __future__ import annotations
 
@@ -171,6 +171,22 @@ async def test_the_sweep_leaves_this_process_s_own_replies_whatever_their_leases
     hub().replies[str(conversation.pk)].stop()
     await frames_until_done(ws)
     await ws.disconnect()
+
+
+def test_the_sweep_finds_orphans_behind_a_crowd_of_healthy_replies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chat.owners import Owner
+    from chat.services import conversation_create
+    from chat.services import replies as replies_module
+
+    monkeypatch.setattr(replies_module, "SWEEP_BATCH", 2)
+    healthy = [conversation_create(owner=Owner(anon_id=f"crowd-{i}")) for i in range(5)]
+    for conversation in healthy:
+        _orphan(conversation)
+        assert lease_acquire(conversation.pk, holder="another-process")
+    orphan = _orphan(conversation_create(owner=Owner(anon_id="crowd-orphan")))
+    assert replies_orphaned(generated_here=set()) == [orphan.pk]
 
 
 def test_live_replies_have_a_partial_index_for_the_sweep() -> None:
