@@ -90,6 +90,32 @@ async def test_a_draining_server_refuses_sends_and_the_text_stays() -> None:
     await ws.disconnect()
 
 
+async def test_the_drain_waits_for_a_send_already_taken() -> None:
+    h = hub()
+    h.sending = 1  # a send read before the signal, not yet stored
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.2, lambda: setattr(h, "sending", 0))
+    started = loop.time()
+    assert await replies_drain(grace=5) == 0
+    assert 0.15 < loop.time() - started < 4
+
+
+async def test_a_reply_storing_its_text_is_not_stopped() -> None:
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    await send(ws, "a long answer [sim:tokens=400][sim:slow]")
+    await _streaming(conversation)
+    live = hub().replies[str(conversation.pk)]
+    live.finishing = True  # as once its last token is in: its text is being stored
+    live.stop()
+    await asyncio.sleep(0.1)
+    assert live.task is not None and not live.task.cancelled() and not live.task.done()
+    live.finishing = False
+    live.stop()
+    await frames_until_done(ws)
+    await ws.disconnect()
+
+
 # --- the sweep -----------------------------------------------------------------------------------
 
 
