@@ -310,7 +310,8 @@ def test_a_page_that_loses_its_connection_reconnects_and_catches_up(
 
     page.route_web_socket(re.compile(r"/ws/conversations/"), route)
     start_conversation(page, live_server_url)
-    question = "Answer while I am away [sim:ttft=300][sim:tokens=10]"
+    # (the first token comes late enough for the socket to break before it, on a busy machine)
+    question = "Answer while I am away [sim:ttft=2500][sim:tokens=10]"
     send(page, question)
     expect(messages(page, "user")).to_have_count(1, timeout=UI_TIMEOUT)
     expect(messages(page, "assistant")).to_have_attribute("data-status", "pending")
