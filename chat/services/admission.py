@@ -15,6 +15,7 @@ burst of sends that cost more than the time to first token allows (bench/README.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -30,6 +31,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from project.env import rate_split
+
+logger = logging.getLogger(__name__)
 
 INSTANCE_ID = uuid.uuid4().hex  # this server process
 
@@ -291,11 +294,17 @@ def lease_refresh(conversation_id: uuid.UUID | str, *, holder: str = INSTANCE_ID
 
 
 def lease_release(conversation_id: uuid.UUID | str) -> None:
-    gate().release([str(conversation_id)])
+    leases_release([conversation_id])
 
 
 def leases_release(conversation_ids: Iterable[uuid.UUID | str]) -> None:
-    gate().release([str(pk) for pk in conversation_ids])
+    """Give leases back. While Redis is away that fails, and does no harm: a lease lapses
+    by itself (``ORION_GENERATION_LEASE_SECONDS``)."""
+    pks = [str(pk) for pk in conversation_ids]
+    try:
+        gate().release(pks)
+    except redis.RedisError as exc:
+        logger.warning("could not give back %d leases: %s", len(pks), exc)
 
 
 def lease_holder(conversation_id: uuid.UUID | str) -> str | None:

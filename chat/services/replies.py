@@ -3,7 +3,6 @@ what a socket needs to show it (or to mark it interrupted when its generator is 
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +10,6 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
-from redis.exceptions import RedisError
 
 from chat.models import Conversation, Message
 from chat.owners import Owner
@@ -19,8 +17,6 @@ from chat.selectors import conversation_get_for_owner, message_list
 from chat.services.admission import lease_holder, lease_holders, leases_release, leases_shared
 from chat.services.bulk import messages_update
 from chat.services.sending import ReplyJob
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,10 +76,7 @@ def messages_finish(*, finished: list[tuple[ReplyJob, ReplyOutcome]]) -> list[No
         Conversation.objects.filter(pk__in=[job.conversation_id for job, _ in finished]).update(
             updated_at=now
         )
-    try:
-        leases_release(job.conversation_id for job, _ in finished)
-    except RedisError as exc:  # Redis is away: the leases lapse by themselves
-        logger.warning("could not give back %d leases: %s", len(finished), exc)
+    leases_release(job.conversation_id for job, _ in finished)
     return [None] * len(finished)
 
 

@@ -115,19 +115,12 @@ def exchanges_store(*, requests: list[SendRequest]) -> list[ReplyJob | Exception
             stored = [_exchange_store_alone(request) for request in requests]
     except BaseException:
         for request in requests:
-            _lease_give_back(request.conversation.pk)
+            lease_release(request.conversation.pk)
         raise
     for request, result in zip(requests, stored, strict=True):
         if isinstance(result, Exception):
-            _lease_give_back(request.conversation.pk)
+            lease_release(request.conversation.pk)
     return stored
-
-
-def _lease_give_back(conversation_id: uuid.UUID) -> None:
-    try:
-        lease_release(conversation_id)
-    except RedisError as exc:  # Redis is away: the lease lapses by itself
-        logger.warning("could not give back a lease: %s", exc)
 
 
 def _exchanges_store(requests: list[SendRequest]) -> list[ReplyJob]:
@@ -203,7 +196,7 @@ def message_retry(
             before_id=reply.pk,
         )
     except BaseException:
-        _lease_give_back(conversation.pk)
+        lease_release(conversation.pk)
         raise
     return ReplyJob(
         conversation_id=conversation.pk,

@@ -114,3 +114,20 @@ def test_windows_and_rates() -> None:
     assert rate_split("3/h") == (3, 3600)
     with pytest.raises(ValueError, match="not a rate"):
         rate_split("twenty")
+
+
+def test_giving_leases_back_while_redis_is_away_is_no_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from chat.services import admission
+
+    class Away:
+        def release(self, conversation_ids: list[str]) -> None:
+            raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(admission, "gate", Away)
+    admission.lease_release("c1")  # the lease lapses by itself
+    admission.leases_release(["c1", "c2"])
+    assert [r.levelname for r in caplog.records] == ["WARNING", "WARNING"]
