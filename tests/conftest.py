@@ -8,6 +8,7 @@ embedded defaults.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import os
@@ -236,6 +237,15 @@ def child_env(simulator: SimulatorThread, **extra: str) -> dict[str, str]:
     return env
 
 
+async def until(condition: Any, seconds: float = 5.0) -> bool:
+    """Whether ``condition()`` came true within ``seconds``, looked at every 20 ms."""
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -264,15 +274,25 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(5)
 
 
-@pytest.fixture
-def celery_worker_process(
-    transactional_db: None, simulator: SimulatorThread
-) -> Iterator[subprocess.Popen[bytes] | None]:
-    """A real Celery worker on the broker when REDIS_URL is set; None (in-process) otherwise."""
-    if not settings.REDIS_URL:
-        yield None
-        return
+def serve(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    """``manage.py serve`` on a free port with ``env`` (Django's async-safety check kept),
+    once it listens: the process and its port. Its output goes to pytest."""
+    port = free_port()
+    env = {name: value for name, value in env.items() if name != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "serve", "--port", str(port)], cwd=BASE_DIR, env=env
+    )
+    try:
+        wait_for_port(port, process)
+    except BaseException:
+        stop(process)
+        raise
+    return process, port
+
+
+def celery_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A real Celery worker (on the broker ``env`` names), one task at a time."""
+    return subprocess.Popen(  # noqa: S603
         [
             sys.executable,
             "-m",
@@ -290,8 +310,19 @@ def celery_worker_process(
             settings.CELERY_TASK_DEFAULT_QUEUE,
         ],  # fmt: skip
         cwd=BASE_DIR,
-        env=child_env(simulator),
+        env=env,
     )
+
+
+@pytest.fixture
+def celery_worker_process(
+    transactional_db: None, simulator: SimulatorThread
+) -> Iterator[subprocess.Popen[bytes] | None]:
+    """A real Celery worker on the broker when REDIS_URL is set; None (in-process) otherwise."""
+    if not settings.REDIS_URL:
+        yield None
+        return
+    process = celery_worker(child_env(simulator))
     try:
         from project.celery import app
 

@@ -34,7 +34,7 @@ from playwright.sync_api import (
 )
 
 from agents.simulator import SimulatorThread
-from tests.conftest import BASE_DIR, child_env, free_port, stop, wait_for_port
+from tests.conftest import BASE_DIR, child_env, serve, stop
 
 ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -123,16 +123,10 @@ def page(context: BrowserContext) -> Iterator[Page]:
 def live_server_url(transactional_db: None, simulator: SimulatorThread) -> Iterator[str]:
     """An Orion server (`manage.py serve`) for this test alone, on the test database; its
     output goes to pytest."""
-    port = free_port()
-    env = child_env(simulator, DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost", DJANGO_DEBUG="true")
-    env.pop(ASYNC_UNSAFE, None)  # the server keeps Django's async-safety check
-    process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "manage.py", "serve", "--port", str(port)],
-        cwd=BASE_DIR,
-        env=env,
+    process, port = serve(
+        child_env(simulator, DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost", DJANGO_DEBUG="true")
     )
     try:
-        wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(process)
@@ -178,16 +172,8 @@ def live_server_url_debug_off(
 ) -> Iterator[str]:
     """Like ``live_server_url``, with DEBUG off: Orion's own error pages and collected
     static files. It answers to 127.0.0.1 only (``localhost`` is a host it does not serve)."""
-    port = free_port()
-    env = child_env(simulator, DJANGO_ALLOWED_HOSTS="127.0.0.1", **debug_off_env)
-    env.pop(ASYNC_UNSAFE, None)
-    process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "manage.py", "serve", "--port", str(port)],
-        cwd=BASE_DIR,
-        env=env,
-    )
+    process, port = serve(child_env(simulator, DJANGO_ALLOWED_HOSTS="127.0.0.1", **debug_off_env))
     try:
-        wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(process)

@@ -28,7 +28,16 @@ from agents.simulator import SimulatorThread
 from chat.models import Message
 from chat.owners import Owner
 from chat.services import conversation_create
-from tests.conftest import BASE_DIR, child_env, free_port, visitor_session, wait_for_port
+from tests.conftest import (
+    BASE_DIR,
+    celery_worker,
+    child_env,
+    free_port,
+    serve,
+    stop,
+    visitor_session,
+    wait_for_port,
+)
 
 STATUS = re.compile(r'class="message assistant"[^>]*data-status="(\w+)"')
 ENDED = {"complete", "failed", "interrupted"}
@@ -39,15 +48,9 @@ class OrionProcess:
     """``manage.py serve`` on a port of its own, on the test database."""
 
     def __init__(self, simulator: SimulatorThread, **env: str) -> None:
-        self.port = free_port()
-        environment = child_env(simulator, DJANGO_ALLOWED_HOSTS="127.0.0.1", **env)
-        environment.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        self.process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "manage.py", "serve", "--port", str(self.port)],
-            cwd=BASE_DIR,
-            env=environment,
+        self.process, self.port = serve(
+            child_env(simulator, DJANGO_ALLOWED_HOSTS="127.0.0.1", **env)
         )
-        wait_for_port(self.port, self.process)
 
     @property
     def origin(self) -> str:
@@ -222,23 +225,8 @@ class Drill:
 
     def worker(self, **env: str) -> None:
         """A Celery worker (on the broker ``env`` names)."""
-        process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "celery", "-A", "project", "worker", "--pool=solo",
-             "--loglevel=WARNING", "--without-heartbeat", "--without-gossip",
-             "--without-mingle", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE],
-            cwd=BASE_DIR,
-            env=child_env(self.simulator, **env),
-        )  # fmt: skip
-
-        def end() -> None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-
-        self.stack.callback(end)
+        process = celery_worker(child_env(self.simulator, **env))
+        self.stack.callback(stop, process)
 
     def page(self, server: OrionProcess, owner_name: str) -> Page:
         """A page on a conversation made in the test database."""

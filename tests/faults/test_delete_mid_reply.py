@@ -13,16 +13,9 @@ from chat.live.generation import reply_stop
 from chat.live.hub import hub
 from chat.models import Conversation, Message
 from tests.chat.test_consumer import connect, send, visitor
+from tests.conftest import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def _until(condition: Any, seconds: float = 3.0) -> bool:
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return True
-        await asyncio.sleep(0.02)
-    return False
 
 
 async def test_deleting_a_conversation_mid_reply_closes_its_model_request(simulator: Any) -> None:
@@ -31,14 +24,14 @@ async def test_deleting_a_conversation_mid_reply_closes_its_model_request(simula
     ws = await connect(conversation, cookie)
     await send(ws, "a long answer please [sim:slow][sim:tokens=400]")
     key = str(conversation.pk)
-    assert await _until(lambda: key in hub().replies and stats.active_streams > 0)
-    assert await _until(lambda: hub().replies[key].parts != [])  # it is streaming
+    assert await until(lambda: key in hub().replies and stats.active_streams > 0, 3.0)
+    assert await until(lambda: hub().replies[key].parts != [], 3.0)  # it is streaming
     tokens_before = stats.tokens
 
     await database_sync_to_async(Conversation.objects.filter(pk=conversation.pk).delete)()
     await reply_stop(conversation_id=key)
 
-    assert await _until(lambda: key not in hub().replies and stats.active_streams == 0)
+    assert await until(lambda: key not in hub().replies and stats.active_streams == 0, 3.0)
     await asyncio.sleep(0.3)
     # 400 tokens would take seconds; the stream ended with a handful more at most.
     assert stats.tokens - tokens_before < 100

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
@@ -16,21 +15,14 @@ from chat.live.lifecycle import Sweeper, replies_drain
 from chat.models import Conversation, Message
 from chat.services import lease_acquire, lease_refresh, lease_release, replies_orphaned
 from tests.chat.test_consumer import connect, frames_until_done, send, visitor
+from tests.conftest import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def _until(condition: Any, seconds: float = 5.0) -> bool:
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return True
-        await asyncio.sleep(0.02)
-    return False
-
-
 async def _streaming(conversation: Conversation) -> None:
     key = str(conversation.pk)
-    assert await _until(lambda: key in hub().replies and hub().replies[key].parts != [])
+    assert await until(lambda: key in hub().replies and hub().replies[key].parts != [])
 
 
 def _messages(conversation: Conversation) -> list[tuple[str, str, str]]:

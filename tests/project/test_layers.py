@@ -13,18 +13,23 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from project.layers import RedisChannelLayer
 
 
-async def test_a_read_timeout_while_waiting_is_waited_again(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    outcomes: list[Any] = [RedisTimeoutError("Timeout reading"), {"type": "chat.frame"}]
+def _upstream_gives(monkeypatch: pytest.MonkeyPatch, *outcomes: Any) -> None:
+    """channels-redis's own wait raises or returns these, one per call."""
+    left = list(outcomes)
 
     async def receive(self: Upstream, channel: str) -> dict[str, Any]:
-        outcome = outcomes.pop(0)
+        outcome = left.pop(0)
         if isinstance(outcome, Exception):
             raise outcome
         return dict(outcome)
 
     monkeypatch.setattr(Upstream, "receive", receive)
+
+
+async def test_a_read_timeout_while_waiting_is_waited_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _upstream_gives(monkeypatch, RedisTimeoutError("Timeout reading"), {"type": "chat.frame"})
     layer = RedisChannelLayer(hosts=["redis://127.0.0.1:6379/9"])
     assert await layer.receive("specific.abc!def") == {"type": "chat.frame"}
 
@@ -40,15 +45,7 @@ async def test_a_server_that_keeps_timing_out_is_reported(monkeypatch: pytest.Mo
 
 
 async def test_a_wait_outlives_redis_being_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
-    outcomes: list[Any] = [RedisConnectionError("Connection refused"), {"type": "chat.frame"}]
-
-    async def receive(self: Upstream, channel: str) -> dict[str, Any]:
-        outcome = outcomes.pop(0)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return dict(outcome)
-
-    monkeypatch.setattr(Upstream, "receive", receive)
+    _upstream_gives(monkeypatch, RedisConnectionError("refused"), {"type": "chat.frame"})
     layer = RedisChannelLayer(hosts=["redis://127.0.0.1:6379/9"])
     assert await layer.receive("specific.abc!def") == {"type": "chat.frame"}
     assert layer.recovery is not None and layer.recovery.done()
