@@ -83,9 +83,7 @@ def messages_finish(*, finished: list[tuple[ReplyJob, ReplyOutcome]]) -> list[No
 def message_mark_interrupted(*, message_id: int) -> Message:
     """A reply whose generator is gone (server restarted mid-answer): say so, offer Retry.
     Returns the message as it now stands (one that finished meanwhile stays as it ended)."""
-    Message.objects.filter(pk=message_id, status__in=Message.LIVE_STATUSES).update(
-        status=Message.Status.INTERRUPTED, error_code="interrupted", done_at=timezone.now()
-    )
+    replies_mark_interrupted(message_ids=[message_id])
     return Message.objects.get(pk=message_id)
 
 
