@@ -13,6 +13,11 @@ Endpoints (the ``/v1`` prefix is optional; any model name is accepted and echoed
                                 lateness_ms {p50, p95, p99, max}, connections,
                                 active_streams, errors, drops
     POST /sim/stats/reset       clears the counters and the lateness histogram
+    GET  /sim/control           the settings below that may change while it runs
+    POST /sim/control           change some: a JSON object of ttft_ms, tokens_per_sec,
+                                reply_tokens, error_rate, drop_after (null: never),
+                                drop_rate (a share of streams broken halfway);
+                                400 naming what is wrong, else the new settings
 
 Schedule
     Token ``i`` (0-based) of a streamed reply is written at ``t0 + ttft + i / tokens_per_sec``,
@@ -29,8 +34,15 @@ Markers, in the last user message; they combine, e.g. ``[sim:tokens=5][sim:slow]
 
 Replies
     ``simulated_reply(messages, n)`` is the pure function behind every reply, so tests can
-    compute the exact text. When the first message is a system message starting with
-    "Write a short title" the reply is a title made from the last user message.
+    compute the exact text. Replies are sentences that pick up the question's words; a
+    question asking for a list, a table or code (or naming a language: python, sql, ...)
+    gets that markdown first (a fenced block names its language). When the first message
+    is a system message starting with "Write a short title" the reply is a title made from
+    the last user message. A system line ``Always begin your answer with: <text>`` makes
+    every reply begin with ``<text>``. A request ending with an assistant message whose
+    text is the start of the reply to the messages before it continues that reply exactly
+    (how Orion's failover resumes a reply on another provider): the two texts joined are
+    the undisturbed reply, to the character.
     ``usage.prompt_tokens`` counts whitespace-separated words in all messages (at least 1),
     ``usage.completion_tokens`` the tokens sent.
 

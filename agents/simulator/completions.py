@@ -64,6 +64,8 @@ def plan_reply(
     max_tokens: int | None,
     overrides: Overrides,
     received_at: float,
+    *,
+    dropped: bool = False,
 ) -> ReplyPlan:
     """What to send and when: markers win over the configuration, ``max_tokens`` caps."""
     planned = overrides.tokens if overrides.tokens is not None else config.reply_tokens
@@ -75,6 +77,8 @@ def plan_reply(
     ttft_s = (overrides.ttft_ms if overrides.ttft_ms is not None else config.ttft_ms) / 1000
     tps = SLOW_TOKENS_PER_SEC if overrides.slow else config.tokens_per_sec
     drop = overrides.drop if overrides.drop is not None else config.drop_after
+    if dropped and drop is None:
+        drop = count // 2  # drop_rate picked this stream: it breaks halfway
     if drop is not None and drop >= count:
         drop = None  # the reply ends before the failure would have happened
     prompt_tokens = count_prompt_tokens(messages)

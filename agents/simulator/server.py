@@ -27,7 +27,7 @@ from agents.simulator.completions import (
     stream_head,
     wants_usage,
 )
-from agents.simulator.config import SimulatorConfig, client_host
+from agents.simulator.config import SimulatorConfig, client_host, control_apply, control_view
 from agents.simulator.pacing import Pacer, TokenStream
 from agents.simulator.script import Overrides, parse_markers
 from agents.simulator.stats import SimStats
@@ -144,6 +144,8 @@ class LLMSimulator:
             elif path == "/sim/stats/reset" and method == "POST":
                 self.stats.reset()
                 send_json(writer, 200, {"reset": True}, keep_alive=keep_alive)
+            elif path == "/sim/control" and method in ("GET", "POST"):
+                self._control(request, writer)
             else:
                 self._not_found(writer, request)
             return keep_alive
@@ -161,6 +163,19 @@ class LLMSimulator:
         else:
             return await entry[1](request, writer)
         return keep_alive
+
+    def _control(self, request: Request, writer: asyncio.StreamWriter) -> None:
+        """``GET``: the settings a test may change; ``POST``: change some of them."""
+        if request.method == "POST":
+            changes = self._parse_json_body(request, writer)
+            if changes is None:
+                return
+            try:
+                self.config = control_apply(self.config, changes)
+            except (TypeError, ValueError) as exc:
+                self._bad_request(writer, request, f"Cannot apply: {exc}.")
+                return
+        send_json(writer, 200, control_view(self.config), keep_alive=request.keep_alive)
 
     def _route(self, route: str) -> tuple[str, Handler] | None:
         """The method and handler for a path without the optional ``/v1`` prefix."""
@@ -280,9 +295,11 @@ class LLMSimulator:
             message = "The simulator injected a server error."
             self._send_error(writer, request, 500, message, "simulated_error", "server_error")
             return keep_alive
+        drop_rate = self.config.drop_rate
         plan = plan_reply(
-            self.config, payload, messages, max_tokens, overrides, request.received_at
-        )
+            self.config, payload, messages, max_tokens, overrides, request.received_at,
+            dropped=drop_rate > 0.0 and self._error_rng.random() < drop_rate,
+        )  # fmt: skip
         if payload.get("stream"):
             usage = plan.usage if wants_usage(payload) else None
             return await self._stream(writer, request, plan, usage)

@@ -7,12 +7,14 @@ Each is a pure function of its input, so a test can compute the exact reply it w
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import random
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from agents.simulator.prose import reply_words
 from agents.simulator.script import MARKER_RE
 
 # Chat messages as plain dicts or the SDK's TypedDicts (hence Mapping, not dict).
@@ -21,39 +23,8 @@ Messages = Sequence[Mapping[str, Any]]
 EMBEDDING_DIMS = 64
 # A conversation whose first (system) message starts with this asks for a title.
 TITLE_PROMPT_PREFIX = "Write a short title"
-
-# A tiny grammar (determiner, adjective, noun, past-tense verb) reads far more like English
-# than random words do, and past tense sidesteps subject-verb agreement entirely.
-_DETERMINERS = ("the", "the", "the", "a", "a", "this", "that", "every", "one")
-_ADJECTIVES = (
-    "quiet", "bright", "careful", "small", "ancient", "steady", "curious", "gentle", "modern",
-    "simple", "clever", "patient", "distant", "hidden", "early", "narrow", "silver", "warm",
-    "open", "rapid", "calm", "solid", "vivid", "humble", "eager", "golden", "shared", "final",
-    "elegant", "old", "busy", "tiny", "strange", "familiar", "careful", "northern", "wooden",
-)  # fmt: skip
-_NOUNS = (
-    "engine", "river", "garden", "library", "teacher", "message", "signal", "window", "bridge",
-    "market", "lantern", "village", "network", "server", "painter", "student", "harbor",
-    "mountain", "letter", "kitchen", "journal", "planet", "engineer", "answer", "question",
-    "pattern", "system", "model", "archive", "orchard", "island", "puzzle", "record", "theory",
-    "forest", "machine", "report", "compass", "traveler", "melody", "storm", "castle", "map",
-    "recipe", "notebook", "city", "experiment", "idea", "team", "story", "workshop", "station",
-)  # fmt: skip
-_VERBS = (
-    "found", "built", "carried", "watched", "opened", "shared", "followed", "described",
-    "repaired", "measured", "explored", "noticed", "painted", "answered", "collected",
-    "improved", "checked", "planned", "remembered", "organized", "studied", "delivered",
-    "tested", "balanced", "gathered", "crossed", "visited", "traced", "welcomed", "guided",
-    "questioned", "rebuilt", "sketched", "explained", "protected", "discovered",
-)  # fmt: skip
-_PREPOSITIONS = (
-    "near", "beyond", "behind", "under", "across", "inside", "along", "around", "beside", "with",
-)  # fmt: skip
-_CONJUNCTIONS = ("and", "but", "so", "while", "because")
-_OPENERS = (
-    ("Meanwhile",), ("Later",), ("Afterwards",), ("In", "the", "end"), ("By", "morning"),
-    ("Of", "course"), ("Still",), ("Eventually",), ("For", "a", "while"), ("In", "practice"),
-)  # fmt: skip
+# A system message line asking every reply to open with the same text.
+_OPENING_RE = re.compile(r"^\s*Always begin your answer with:[ \t]*(\S.*?)\s*$", re.MULTILINE)
 
 _TITLE_STOPWORD_TEXT = """
     a an the and or but so if then than to of in on at by for from with about into over under
@@ -117,40 +88,6 @@ def _messages_rng(messages: Messages) -> random.Random:
     return random.Random(int.from_bytes(digest.digest()[:8], "big"))  # noqa: S311
 
 
-def _noun_phrase(rng: random.Random) -> list[str]:
-    words = [rng.choice(_DETERMINERS)]
-    if rng.random() < 0.55:
-        words.append(rng.choice(_ADJECTIVES))
-    words.append(rng.choice(_NOUNS))
-    if words[0] == "a" and words[1][0] in "aeiou":
-        words[0] = "an"
-    return words
-
-
-def _clause(rng: random.Random) -> list[str]:
-    words = _noun_phrase(rng) + [rng.choice(_VERBS)] + _noun_phrase(rng)
-    if rng.random() < 0.35:
-        words += [rng.choice(_PREPOSITIONS), *_noun_phrase(rng)]
-    return words
-
-
-def _sentence(rng: random.Random) -> list[str]:
-    roll = rng.random()
-    if roll < 0.2:
-        opener = list(rng.choice(_OPENERS))
-        opener[-1] += ","
-        words = opener + _clause(rng)
-    elif roll < 0.45:
-        first = _clause(rng)
-        first[-1] += ","
-        words = first + [rng.choice(_CONJUNCTIONS)] + _clause(rng)
-    else:
-        words = _clause(rng)
-    words[0] = words[0][0].upper() + words[0][1:]
-    words[-1] += "!" if rng.random() < 0.06 else "."
-    return words
-
-
 def _title_words(text: str) -> list[str]:
     text = MARKER_RE.sub(" ", text)
     words = [w.strip("'-") for w in _WORD_RE.findall(text)]
@@ -180,9 +117,12 @@ def simulated_reply(messages: Messages, n_tokens: int) -> list[str]:
     leading space except the first. Prefix-stable: ``simulated_reply(m, k)`` is the first
     ``k`` tokens of ``simulated_reply(m, n)`` for ``k <= n``, which is how ``max_tokens``
     cuts a reply. Title requests (``is_title_request``) yield a title of 2-5 words from
-    the last user message, at most ``n_tokens`` words of it.
+    the last user message, at most ``n_tokens`` words of it. A system line
+    ``Always begin your answer with: <text>`` puts ``<text>`` first. Messages ending with
+    an assistant message that starts the reply to the messages before it get the rest of
+    that reply (``continued``): the two texts joined are the reply, to the character.
     """
-    return list(reply_tokens(messages, n_tokens))
+    return list(reply_tokens(messages, reply_length(messages, n_tokens)))
 
 
 def reply_length(messages: Messages, n_tokens: int) -> int:
@@ -191,6 +131,9 @@ def reply_length(messages: Messages, n_tokens: int) -> int:
         return 0
     if is_title_request(messages):
         return len(_title_words(last_user_text(messages))[:n_tokens])
+    if (continuation := continued(messages)) is not None:
+        covered, rest = continuation
+        return max(0, n_tokens - covered) + (1 if rest and covered <= n_tokens else 0)
     return n_tokens
 
 
@@ -203,18 +146,59 @@ def reply_tokens(messages: Messages, n_tokens: int) -> Iterator[str]:
     if n_tokens <= 0:
         return
     if is_title_request(messages):
-        words: Iterable[str] = _title_words(last_user_text(messages))[:n_tokens]
+        words = _title_words(last_user_text(messages))[:n_tokens]
+        yield from (word if index == 0 else " " + word for index, word in enumerate(words))
+        return
+    tokens: Iterator[str]
+    if (continuation := continued(messages)) is not None:
+        covered, rest = continuation
+        tokens = _stream_tokens(messages[:-1])
+        for _ in range(covered):
+            next(tokens)
+        if rest:
+            tokens = itertools.chain([rest], tokens)
     else:
-        words = _sentences(_messages_rng(messages))
+        tokens = _stream_tokens(messages)
+    yield from itertools.islice(tokens, n_tokens)
+
+
+def continued(messages: Messages) -> tuple[int, str] | None:
+    """For messages ending with an assistant message whose text starts the reply to the
+    messages before it: how many of that reply's tokens it covers, and the rest of the
+    last of them it shows only in part. None otherwise."""
+    if len(messages) < 2 or not isinstance(messages[-1], Mapping):
+        return None
+    if messages[-1].get("role") != "assistant":
+        return None
+    partial = content_text(messages[-1].get("content"))
+    base = messages[:-1]
+    if not partial or is_title_request(base):
+        return None
+    text = ""
+    for covered, token in enumerate(_stream_tokens(base), start=1):
+        text += token
+        if len(text) >= len(partial):
+            return (covered, text[len(partial) :]) if text.startswith(partial) else None
+        if not partial.startswith(text):
+            return None
+    return None  # pragma: no cover - the stream never ends
+
+
+def _stream_tokens(messages: Messages) -> Iterator[str]:
+    """The endless reply to ``messages`` (not a title), token by token."""
+    words: Iterable[str] = reply_words(_messages_rng(messages), last_user_text(messages))
+    if prefix := _required_opening(messages):
+        words = itertools.chain(prefix.split(), words)
     for index, word in enumerate(words):
-        if index == n_tokens:
-            return
         yield word if index == 0 else " " + word
 
 
-def _sentences(rng: random.Random) -> Iterator[str]:
-    while True:
-        yield from _sentence(rng)
+def _required_opening(messages: Messages) -> str:
+    for message in messages:
+        system = isinstance(message, Mapping) and message.get("role") in ("system", "developer")
+        if system and (match := _OPENING_RE.search(content_text(message.get("content")))):
+            return match.group(1).strip()
+    return ""
 
 
 def simulated_embedding(text: str, dims: int = EMBEDDING_DIMS) -> list[float]:

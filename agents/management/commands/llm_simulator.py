@@ -53,6 +53,7 @@ def config_from_options(options: dict[str, Any]) -> SimulatorConfig:
             reply_tokens=options["reply_tokens"],
             error_rate=options["error_rate"],
             drop_after=options["drop_after"],
+            drop_rate=options["drop_rate"],
             api_key=options["api_key"],
             seed=options["seed"],
             model=options["model"],
@@ -108,6 +109,12 @@ class Command(BaseCommand):
             type=_non_negative_int,
             default=None,
             help="Close every stream abruptly after this many content tokens.",
+        )
+        parser.add_argument(
+            "--drop-rate",
+            type=_fraction,
+            default=defaults.drop_rate,
+            help="Fraction (0-1) of streams closed abruptly halfway through (seeded).",
         )
         parser.add_argument(
             "--api-key",
