@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from chat.models import Conversation, Message
 
@@ -9,14 +12,37 @@ from chat.models import Conversation, Message
 class MessageInline(admin.TabularInline):
     model = Message
     fields = readonly_fields = (
-        "role", "status", "content", "error_code", "tokens_in", "tokens_out", "cost", "model",
-        "created_at", "first_token_at", "done_at",
+        "role", "status", "content", "error_code", "answered_by", "tokens_in", "tokens_out",
+        "cost", "model", "created_at", "first_token_at", "done_at", "runs_shown",
     )  # fmt: skip
     extra = 0
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
+        return super().get_queryset(request).prefetch_related("runs__steps")
+
+    @admin.display(description="Run and steps")
+    def runs_shown(self, message: Message) -> str:
+        """Each run of an assistant message: what answered, then its stages in order."""
+        return format_html_join(
+            "",
+            '<div><a href="{}">{} · {}</a>: {}</div>',
+            (
+                (
+                    reverse("admin:agents_run_change", args=[run.pk]),
+                    run.answered_by or "—",
+                    run.outcome,
+                    " → ".join(
+                        f"{s.name} {s.outcome} ({s.duration_ms:.1f} ms)"
+                        for s in sorted(run.steps.all(), key=lambda s: s.position)
+                    ),
+                )
+                for run in message.runs.all()
+            ),
+        ) or format_html("{}", "—")
 
 
 @admin.register(Conversation)

@@ -72,7 +72,10 @@ class Message(models.Model):
     cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     provider = models.CharField(max_length=64, blank=True)
     model = models.CharField(max_length=128, blank=True)
-    prompt_version = models.CharField(max_length=64, blank=True)
+    prompt_version = models.CharField(max_length=80, blank=True)
+    # What answered: model, cache, rule, guard, knowledge, static or offline (a reply's Run
+    # says more; this column lets a page show it without reading runs).
+    answered_by = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)  # queued
     first_token_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)

@@ -86,7 +86,8 @@ def conversation_rename_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpRes
 def conversation_delete_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     conversation = conversation_get_for_owner(owner=owner_if_known(request), pk=pk)
     conversation_delete(conversation=conversation)
-    async_to_sync(reply_stop)(conversation_id=str(conversation.pk))  # a reply in progress
+    # A reply in progress stops (its model request closed).
+    async_to_sync(reply_stop)(conversation_id=str(conversation.pk), reason="interrupted")
     return _go(request, reverse("chat:index"))
 
 

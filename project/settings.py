@@ -312,9 +312,12 @@ ORION_SWEEP_SECONDS = env_float("ORION_SWEEP_SECONDS", 5.0, minimum=0.5)
 ORION_SHUTDOWN_GRACE_SECONDS = env_float("ORION_SHUTDOWN_GRACE_SECONDS", 20.0, minimum=0.0)
 ORION_HISTORY_MESSAGES = env_int("ORION_HISTORY_MESSAGES", 20, minimum=1)
 ORION_MAX_REPLY_TOKENS = env_int("ORION_MAX_REPLY_TOKENS", 1024, minimum=1)
-ORION_SYSTEM_PROMPT = env_str(
-    "ORION_SYSTEM_PROMPT", "You are Orion, a helpful assistant. Answer clearly and concisely."
-)
+# A reply longer than this is cut there (the output check) and its model request closed.
+ORION_MAX_REPLY_CHARS = env_int("ORION_MAX_REPLY_CHARS", 20000, minimum=100)
+# The answer cache (agents.pipeline.cache): how long an answer is served, and how many
+# answers each process keeps in memory.
+ORION_CACHE_TTL_SECONDS = env_int("ORION_CACHE_TTL_SECONDS", 86_400, minimum=1)
+ORION_CACHE_L1_SIZE = env_int("ORION_CACHE_L1_SIZE", 2000, minimum=1)
 
 # The answering model: any OpenAI-compatible endpoint. Empty base URL = offline mode.
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
@@ -326,3 +329,8 @@ ORION_MODEL_CONNECT_TIMEOUT = env_float("ORION_MODEL_CONNECT_TIMEOUT", 5.0, mini
 ORION_PRICE_INPUT_PER_1K = env_float("ORION_PRICE_INPUT_PER_1K", 0.0, minimum=0.0)
 ORION_PRICE_OUTPUT_PER_1K = env_float("ORION_PRICE_OUTPUT_PER_1K", 0.0, minimum=0.0)
 ORION_MODEL_RETRIES = env_int("ORION_MODEL_RETRIES", 1, minimum=0)
+# Circuit breaker per provider (agents.providers.breaker): open after this many failures in
+# a row (within the window), skip the provider for the cool-down, then try one call.
+ORION_BREAKER_FAILURES = env_int("ORION_BREAKER_FAILURES", 5, minimum=1)
+ORION_BREAKER_WINDOW_SECONDS = env_int("ORION_BREAKER_WINDOW_SECONDS", 60, minimum=1)
+ORION_BREAKER_COOLDOWN_SECONDS = env_int("ORION_BREAKER_COOLDOWN_SECONDS", 30, minimum=1)

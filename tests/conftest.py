@@ -111,6 +111,12 @@ def _terminate_other_sessions(db: dict[str, Any]) -> None:
 
 # --- the model --------------------------------------------------------------------------------
 
+
+def shipped_prompt(key: str) -> str:
+    """A prompt as Orion ships it (what the pipeline sends until staff publish another)."""
+    return (BASE_DIR / "agents" / "prompts" / f"{key}.txt").read_text(encoding="utf-8").strip()
+
+
 SIM = SimulatorConfig(port=0, ttft_ms=20, tokens_per_sec=400, reply_tokens=30)
 
 

@@ -1,31 +1,50 @@
 """The answer pipeline: the one public face of ``agents``. The chat imports from here only.
 
-``answer_stream(history=...)`` turns a conversation into a streamed reply by running it
-through the stages listed in ``runner`` (today: offline mode, generation). The chat sees
+A burst of replies is prepared at once on the database thread (``replies_prepare``: the
+guard, the cache and staff's rules may answer there), then each reply is streamed
+(``answer_stream``: retrieval, tools, the model, the output check). The chat sees
 ``TextDelta``s, then one ``AnswerDone``, or an ``AnswerError`` whose code ``error_text``
-puts into words. Modules: ``events``, ``errors``, ``stages`` (the protocol), ``runner``,
-one module per stage, ``status`` and ``titles``.
+puts into words; the context's ``run`` records every stage, and ``runs_store`` writes the
+records of a burst with the replies' final update. Modules: ``stages`` (the protocol),
+``runner``, one module per stage, ``config`` (staff's prompts, rules and patterns),
+``records``, ``store``, ``events``, ``errors``, ``status``, ``titles``.
 """
 
 from __future__ import annotations
 
+from agents.pipeline.config import PublishedPrompt, staff_config
 from agents.pipeline.errors import AnswerError, error_text
 from agents.pipeline.events import AnswerDone, TextDelta, Usage
+from agents.pipeline.generate import model_input
+from agents.pipeline.guard import Verdict, guard_assess
+from agents.pipeline.notices import answered_by_text
 from agents.pipeline.offline import OFFLINE_REPLY
-from agents.pipeline.runner import answer_stream
+from agents.pipeline.records import RunRecord
+from agents.pipeline.runner import answer_stream, replies_prepare
+from agents.pipeline.stages import ReplyContext
 from agents.pipeline.status import ModelStatus, model_status
-from agents.pipeline.titles import TITLE_PROMPT, title_suggest
+from agents.pipeline.store import runs_store
+from agents.pipeline.titles import title_suggest
 
 __all__ = [
     "OFFLINE_REPLY",
-    "TITLE_PROMPT",
     "AnswerDone",
     "AnswerError",
     "ModelStatus",
+    "PublishedPrompt",
+    "ReplyContext",
+    "RunRecord",
     "TextDelta",
     "Usage",
+    "Verdict",
     "answer_stream",
+    "answered_by_text",
     "error_text",
+    "guard_assess",
+    "model_input",
     "model_status",
+    "replies_prepare",
+    "runs_store",
+    "staff_config",
     "title_suggest",
 ]

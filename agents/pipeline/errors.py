@@ -12,6 +12,7 @@ ERROR_TEXTS: dict[str, str] = {
     "the configuration.",
     "bad_request": "The model provider could not process this conversation.",
     "interrupted": "The answer was interrupted before it finished (the server restarted).",
+    "stopped": "Stopped.",
     "internal": "Something went wrong on our side while answering. Please try again.",
 }
 

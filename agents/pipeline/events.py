@@ -21,6 +21,7 @@ class AnswerDone:
     usage: Usage | None
     cost: Decimal | None
     finish_reason: str | None
+    answered_by: str = "model"  # model, cache, rule, guard, knowledge, static, offline
 
 
 AnswerEvent = TextDelta | AnswerDone

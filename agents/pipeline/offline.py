@@ -1,9 +1,9 @@
-"""Offline mode: with no model configured, every reply says so honestly."""
+"""Offline mode: with no model configured, every reply the rules cannot give says so."""
 
 from __future__ import annotations
 
 from agents.pipeline.events import AnswerDone, TextDelta
-from agents.pipeline.stages import AnswerStream, ReplyContext
+from agents.pipeline.stages import AnswerStream
 
 OFFLINE_REPLY = (
     "Orion is running in **offline mode**: no language model is configured, so it cannot "
@@ -12,18 +12,11 @@ OFFLINE_REPLY = (
 )
 
 _TEXT = TextDelta(OFFLINE_REPLY)
-_DONE = AnswerDone(provider="offline", model="", usage=None, cost=None, finish_reason="stop")
+_DONE = AnswerDone(
+    provider="offline", model="", usage=None, cost=None, finish_reason="stop", answered_by="offline"
+)
 
 
-class OfflineStage:
-    """Answers when there is no provider; passes otherwise."""
-
-    name = "offline"
-
-    async def answer(self, context: ReplyContext) -> AnswerStream | None:
-        return _offline_reply() if context.provider is None else None
-
-
-async def _offline_reply() -> AnswerStream:
+async def offline_reply() -> AnswerStream:
     yield _TEXT
     yield _DONE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents.pipeline.config import staff_config
 from agents.providers import configured_provider
 
 
@@ -16,8 +17,10 @@ class ModelStatus:
 
 
 def model_status() -> ModelStatus:
-    """The configured model, or offline mode."""
-    config = configured_provider()
+    """The first model of the chain (staff's providers, else the one from settings), or
+    offline mode. Synchronous: it may read staff's configuration from the database."""
+    chain = staff_config().providers
+    config = chain[0] if chain else configured_provider()
     if config is None:
         return ModelStatus(offline=True, simulated=False, model="", provider="offline")
     return ModelStatus(

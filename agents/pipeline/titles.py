@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from asgiref.sync import sync_to_async
+
+from agents.pipeline.config import staff_config
 from agents.providers import ProviderError, complete_chat, configured_provider
 
 logger = logging.getLogger(__name__)
 
-TITLE_PROMPT = (
-    "Write a short title (at most six words) for a conversation that starts with the "
-    "user's message below. Reply with the title only, no quotes or punctuation at the end."
-)
+TITLE_PROMPT = "chat.title"
 MAX_TITLE_CHARS = 80
 
 
@@ -32,11 +32,12 @@ async def title_suggest(first_message: str) -> str:
     """A title for a conversation that opens with ``first_message``; never raises."""
     config = configured_provider()
     if config is not None:
-        messages = [
-            {"role": "system", "content": TITLE_PROMPT},
-            {"role": "user", "content": first_message[:2000]},
-        ]
         try:
+            prompt = (await sync_to_async(staff_config)()).prompt(TITLE_PROMPT)
+            messages = [
+                {"role": "system", "content": prompt.text},
+                {"role": "user", "content": first_message[:2000]},
+            ]
             text, _usage = await complete_chat(config, messages, max_tokens=20)
         except ProviderError as exc:
             logger.info("title generation fell back to first words: %s", exc.code)

@@ -1,18 +1,22 @@
-"""Which model Orion talks to, read from settings (``OPENAI_BASE_URL`` and friends).
+"""Which models Orion talks to: the ``Provider`` rows staff edit (``provider_from_row``),
+or, with none, the one from settings (``OPENAI_BASE_URL`` and friends).
 
-With no base URL there is no provider and Orion runs in offline mode. The provider is
+With neither there is no provider and Orion runs in offline mode. The provider is
 read once and kept: settings change only in tests, and Django's ``setting_changed``
 signal (sent by ``override_settings`` and pytest-django's ``settings``) clears it.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 
 from django.conf import settings
 from django.core.signals import setting_changed
+
+from agents.models import Provider
 
 SIMULATOR_MODEL_PREFIX = "orion-sim"
 
@@ -35,6 +39,23 @@ class ProviderConfig:
     @property
     def simulated(self) -> bool:
         return self.model.startswith(SIMULATOR_MODEL_PREFIX)
+
+
+def provider_from_row(row: Provider) -> ProviderConfig:
+    """A staff-edited provider row as a config: the key is read from the environment
+    variable the row names (never stored); with no name, local servers need none."""
+    key = os.environ.get(row.api_key_env, "") if row.api_key_env else ""
+    return ProviderConfig(
+        name=row.name,
+        base_url=row.base_url.rstrip("/"),
+        api_key=key or "not-needed",
+        model=row.model,
+        timeout=row.timeout,
+        connect_timeout=row.connect_timeout,
+        max_retries=row.max_retries,
+        price_in_per_1k=Decimal(row.price_in_per_1k),
+        price_out_per_1k=Decimal(row.price_out_per_1k),
+    )
 
 
 def configured_provider() -> ProviderConfig | None:

@@ -139,28 +139,44 @@ class Streamer:
             await asyncio.shield(self.checkpoint_task)
 
     def outcome(self, done: AnswerDone) -> ReplyOutcome:
-        usage = done.usage
+        run = self.live.job.context.run
+        spent = run.answered_by == "model"
         return ReplyOutcome(
             status=Message.Status.COMPLETE,
             content=self.text,
             first_token_at=self.first_token_at,
-            tokens_in=usage.tokens_in if usage else None,
-            tokens_out=usage.tokens_out if usage else None,
-            cost=done.cost,
+            tokens_in=run.tokens_in if spent else None,
+            tokens_out=run.tokens_out if spent else None,
+            cost=run.cost if spent else None,
             provider=done.provider,
             model=done.model,
+            answered_by=done.answered_by,
+            prompt_version=run.prompt_label if spent else "",
+            run=run,
         )
 
     def failed(self, code: str, status: str = Message.Status.FAILED) -> ReplyOutcome:
+        run = self.live.job.context.run
         return ReplyOutcome(
-            status=status, content=self.text, error_code=code, first_token_at=self.first_token_at
+            status=status,
+            content=self.text,
+            error_code=code,
+            first_token_at=self.first_token_at,
+            tokens_in=run.tokens_in or None,
+            tokens_out=run.tokens_out or None,
+            cost=run.cost or None,
+            provider=run.provider,
+            model=run.model,
+            answered_by=run.answered_by,
+            prompt_version=run.prompt_label if run.provider else "",
+            run=run,
         )
 
 
 async def _stream_answer(streamer: Streamer, job: ReplyJob) -> ReplyOutcome:
     done: AnswerDone | None = None
     # Closed at once if the reply stops early, so the model stops generating.
-    async with aclosing(answer_stream(history=job.history)) as events:
+    async with aclosing(answer_stream(job.context)) as events:
         async for event in events:
             if isinstance(event, TextDelta):
                 await streamer.delta(event.text)
@@ -185,7 +201,8 @@ async def _generate(h: Hub, live: LiveReply) -> None:
         outcome = streamer.failed(exc.code)
     except asyncio.CancelledError:
         cancelled = True
-        outcome = streamer.failed("interrupted", status=Message.Status.INTERRUPTED)
+        reason = live.stop_reason or "interrupted"
+        outcome = streamer.failed(reason, status=Message.Status.INTERRUPTED)
     except Exception:
         logger.exception("reply %s failed", job.reply.pk)
         outcome = streamer.failed("internal")
@@ -221,6 +238,7 @@ async def _finish(
     message = live.message
     message.status = outcome.status
     message.error_code = outcome.error_code
+    message.answered_by, message.provider = outcome.answered_by, outcome.provider
     if not stored:  # as the page will find it after a reload, once the sweep has been
         message.status, message.error_code = Message.Status.INTERRUPTED, "interrupted"
     try:
@@ -296,15 +314,17 @@ class LeaseKeeper:
             self.refresh.cancel()
 
 
-async def reply_stop(*, conversation_id: str) -> None:
-    """Stop the reply being generated for a conversation (it was deleted): here, and in
-    every other server process. Its model request is closed; nothing more is paid for."""
-    reply_stop_here(conversation_id)
+async def reply_stop(*, conversation_id: str, reason: str = "stopped") -> None:
+    """Stop the reply being generated for a conversation, here or in any other server
+    process: its model request is closed, nothing more is paid for, the text so far is
+    kept and the reply ends ``interrupted`` with ``reason`` ("stopped" by the person; a
+    deleted conversation's reply is stopped with "interrupted")."""
+    reply_stop_here(conversation_id, reason)
     if settings.ORION_SHARED_STREAMS:
-        await hub().remote.stop_everywhere(conversation_id)
+        await hub().remote.stop_everywhere(conversation_id, reason)
 
 
-def reply_stop_here(conversation_id: str) -> None:
+def reply_stop_here(conversation_id: str, reason: str = "stopped") -> None:
     live = hub().replies.get(conversation_id)
     if live is not None:
-        live.stop()
+        live.stop(reason)

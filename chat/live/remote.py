@@ -63,7 +63,7 @@ class RemoteFeeds:
         live = self.replies.get(str(event.get("conversation")))
         if event["type"] == "reply.stop":
             if live is not None:
-                live.stop()
+                live.stop(str(event.get("reason") or "interrupted"))
             return
         reply_channel = event.get("reply_channel")
         if live is None or not isinstance(reply_channel, str):
@@ -88,11 +88,10 @@ class RemoteFeeds:
                 logger.info("stopped feeding a page in another process", exc_info=True)
                 live.remote.discard(channel)
 
-    async def stop_everywhere(self, conversation_id: str) -> None:
+    async def stop_everywhere(self, conversation_id: str, reason: str) -> None:
         """Ask the process generating this conversation's reply, wherever it is, to stop."""
-        await get_channel_layer().group_send(
-            group_name(conversation_id), {"type": "reply.stop", "conversation": conversation_id}
-        )
+        event = {"type": "reply.stop", "conversation": conversation_id, "reason": reason}
+        await get_channel_layer().group_send(group_name(conversation_id), event)
 
     async def announce(self, live: LiveReply) -> None:
         """Join the conversation's group (pages opening elsewhere can then ask to watch)

@@ -24,10 +24,13 @@ class LiveReply:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     task: asyncio.Task[None] | None = None  # the generation: cancelled to stop it
     finishing: bool = False  # generated in full or ended: being stored, no longer stoppable
+    stop_reason: str = ""  # why it was stopped: its error code ("stopped" by the person)
 
-    def stop(self) -> None:
-        """Stop generating: the model request is closed, the text so far kept."""
+    def stop(self, reason: str = "interrupted") -> None:
+        """Stop generating: the model request is closed, the text so far kept, the reply
+        ends ``interrupted`` with ``reason`` as its code."""
         if self.task is not None and not self.finishing:
+            self.stop_reason = self.stop_reason or reason
             self.task.cancel()
 
     @property

@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from agents.pipeline import RunRecord, runs_store
 from chat.models import Conversation, Message
 from chat.owners import Owner
 from chat.selectors import conversation_get_for_owner, message_list
@@ -48,11 +49,14 @@ class ReplyOutcome:
     cost: Decimal | None = None
     provider: str = ""
     model: str = ""
+    answered_by: str = ""
+    prompt_version: str = ""
+    run: RunRecord | None = None  # the pipeline's record, stored beside the reply
 
 
 FINISH_FIELDS = [
     "status", "content", "error_code", "first_token_at", "done_at",
-    "tokens_in", "tokens_out", "cost", "provider", "model",
+    "tokens_in", "tokens_out", "cost", "provider", "model", "answered_by", "prompt_version",
 ]  # fmt: skip
 
 
@@ -69,9 +73,14 @@ def messages_finish(*, finished: list[tuple[ReplyJob, ReplyOutcome]]) -> list[No
             FINISH_FIELDS,
             [
                 (job.reply.pk, (o.status, o.content, o.error_code, o.first_token_at, now,
-                                o.tokens_in, o.tokens_out, o.cost, o.provider, o.model))
+                                o.tokens_in, o.tokens_out, o.cost, o.provider, o.model,
+                                o.answered_by, o.prompt_version))
                 for job, o in finished
             ],
+        )  # fmt: skip
+        runs_store(
+            finished=[(job.reply.pk, o.run, o.status, o.error_code)
+                      for job, o in finished if o.run is not None]
         )  # fmt: skip
         Conversation.objects.filter(pk__in=[job.conversation_id for job, _ in finished]).update(
             updated_at=now

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import (
@@ -18,6 +18,7 @@ from django.db import (
 from django.http import Http404
 from redis.exceptions import RedisError
 
+from agents.pipeline import ReplyContext, replies_prepare
 from chat.models import Conversation, Message
 from chat.owners import Owner
 from chat.ratelimits import RateLimited
@@ -56,6 +57,9 @@ class ReplyJob:
     user_message: Message | None  # None for a retry
     history: list[dict[str, str]]
     needs_title: bool
+    # The pipeline's, prepared in the same thread hop (a bare one only where tests make
+    # jobs to render).
+    context: ReplyContext = field(default_factory=lambda: ReplyContext(history=[], provider=None))
 
 
 def message_send(*, owner: Owner, conversation: Conversation, text: str, ip: str) -> ReplyJob:
@@ -144,6 +148,8 @@ def _exchanges_store(requests: list[SendRequest]) -> list[ReplyJob]:
             conversation_ids=[r.conversation.pk for r in requests],
             limit=settings.ORION_HISTORY_MESSAGES,
         )
+    # Stored first: the guard, the cache and the rules look at them afterwards.
+    contexts = replies_prepare([histories[r.conversation.pk] for r in requests])
     return [
         ReplyJob(
             conversation_id=r.conversation.pk,
@@ -151,8 +157,9 @@ def _exchanges_store(requests: list[SendRequest]) -> list[ReplyJob]:
             user_message=user,
             history=histories[r.conversation.pk],
             needs_title=len(histories[r.conversation.pk]) == 1,
+            context=context,
         )
-        for r, user, reply in zip(requests, users, replies, strict=True)
+        for r, user, reply, context in zip(requests, users, replies, contexts, strict=True)
     ]
 
 
@@ -195,6 +202,7 @@ def message_retry(
             limit=settings.ORION_HISTORY_MESSAGES,
             before_id=reply.pk,
         )
+        (context,) = replies_prepare([history])
     except BaseException:
         lease_release(conversation.pk)
         raise
@@ -204,4 +212,5 @@ def message_retry(
         user_message=None,
         history=history,
         needs_title=len(history) == 1,
+        context=context,
     )

@@ -6,17 +6,20 @@ import inspect
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 
 import agents.pipeline
 from agents.pipeline import (
     OFFLINE_REPLY,
-    TITLE_PROMPT,
     AnswerDone,
     AnswerError,
     TextDelta,
     answer_stream,
     error_text,
+    model_input,
     model_status,
+    replies_prepare,
+    staff_config,
     title_suggest,
 )
 from agents.pipeline.events import AnswerEvent
@@ -25,27 +28,35 @@ from agents.pipeline.stages import AnswerStream, ReplyContext
 from agents.simulator import SimulatorThread, simulated_reply
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.django_db(transaction=True)
+
 HISTORY = [{"role": "user", "content": "hi"}]
 
 
 async def events_of(history: list[dict[str, str]]) -> list[AnswerEvent]:
-    return [event async for event in answer_stream(history=history)]
+    (context,) = await sync_to_async(replies_prepare)([history])
+    return [event async for event in answer_stream(context)]
+
+
+async def prompt_text(key: str) -> str:
+    return (await sync_to_async(staff_config)()).prompt(key).text
 
 
 def test_the_pipeline_shows_exactly_its_public_names() -> None:
     assert set(agents.pipeline.__all__) == {
         "answer_stream", "AnswerDone", "TextDelta", "Usage", "AnswerError", "error_text",
-        "model_status", "ModelStatus", "OFFLINE_REPLY", "title_suggest", "TITLE_PROMPT",
+        "model_status", "ModelStatus", "OFFLINE_REPLY", "title_suggest", "PublishedPrompt",
+        "ReplyContext", "RunRecord", "Verdict", "guard_assess", "model_input",
+        "replies_prepare", "runs_store", "staff_config", "answered_by_text",
     }  # fmt: skip
     assert inspect.isasyncgenfunction(answer_stream)
 
 
-async def test_an_answer_prepends_the_system_prompt_and_reports_cost(settings: Any) -> None:
+async def test_an_answer_prepends_the_system_prompt_and_reports_cost() -> None:
     events = await events_of(HISTORY)
     *deltas, done = events
-    expected = simulated_reply(
-        [{"role": "system", "content": settings.ORION_SYSTEM_PROMPT}, *HISTORY], 30
-    )
+    system = await sync_to_async(staff_config)()
+    expected = simulated_reply(model_input(HISTORY, system.prompt("chat.system")), 30)
     assert all(isinstance(e, TextDelta) for e in deltas)
     assert "".join(e.text for e in deltas if isinstance(e, TextDelta)) == "".join(expected)
     assert isinstance(done, AnswerDone)
@@ -73,8 +84,9 @@ async def test_offline_mode_answers_honestly_without_a_model(
     events = await events_of(HISTORY)
     assert events == [
         TextDelta(OFFLINE_REPLY),
-        AnswerDone(provider="offline", model="", usage=None, cost=None, finish_reason="stop"),
-    ]
+        AnswerDone(provider="offline", model="", usage=None, cost=None, finish_reason="stop",
+                   answered_by="offline"),
+    ]  # fmt: skip
     assert simulator.stats()["requests"] == before
     assert model_status().offline
 
@@ -95,6 +107,9 @@ class Passing:
     def __init__(self) -> None:
         self.asked = 0
 
+    def prepare(self, contexts: list[ReplyContext], config: Any) -> None:
+        return None
+
     async def answer(self, context: ReplyContext) -> AnswerStream | None:
         self.asked += 1
         context.history = [*context.history, {"role": "system", "content": "noted"}]
@@ -106,6 +121,9 @@ class Answering:
         self.name = name
         self.asked = 0
         self.seen: list[dict[str, str]] = []
+
+    def prepare(self, contexts: list[ReplyContext], config: Any) -> None:
+        return None
 
     async def answer(self, context: ReplyContext) -> AnswerStream | None:
         self.asked += 1
@@ -132,17 +150,11 @@ async def test_a_list_where_no_stage_answers_is_an_internal_error() -> None:
     assert failed.value.code == "internal"
 
 
-def test_the_stages_are_declared_as_data_offline_mode_first() -> None:
-    assert [stage.name for stage in STAGES] == ["offline", "generate"]
+def test_the_stages_are_declared_as_data_in_the_order_of_the_design() -> None:
+    assert [stage.name for stage in STAGES] == [
+        "guard", "cache", "route", "retrieve", "tools", "generate",
+    ]  # fmt: skip
     assert [s.name for s in stages_load(["agents.pipeline.generate.GenerateStage"])] == ["generate"]
-
-
-async def test_offline_mode_answers_before_generation_is_asked() -> None:
-    generate = Answering("generate")
-    stages = [*STAGES[:-1], generate]
-    stream = await first_answer(stages, ReplyContext(history=HISTORY, provider=None))
-    assert [event async for event in stream][0] == TextDelta(OFFLINE_REPLY)
-    assert generate.asked == 0
 
 
 # --- errors people read -----------------------------------------------------------------------
@@ -176,8 +188,9 @@ def test_an_unknown_code_gets_the_internal_words() -> None:
 async def test_a_title_comes_from_the_model() -> None:
     first = "How do I bake bread at home quickly?"
     expected = simulated_reply(
-        [{"role": "system", "content": TITLE_PROMPT}, {"role": "user", "content": first}], 20
-    )
+        [{"role": "system", "content": await prompt_text("chat.title")},
+         {"role": "user", "content": first}], 20
+    )  # fmt: skip
     assert await title_suggest(first) == "".join(expected).strip()
 
 

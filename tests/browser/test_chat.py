@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
-from agents.pipeline import TITLE_PROMPT
 from agents.simulator import simulated_reply
 from chat.models import Conversation, Message
+from tests.conftest import shipped_prompt
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -69,14 +68,17 @@ def wait_for_reply(page: Page, status: str = "complete", index: int = -1) -> Loc
 def expected_reply(question: str) -> str:
     """What the simulator answers to a conversation that opens with ``question``."""
     model_input = [
-        {"role": "system", "content": settings.ORION_SYSTEM_PROMPT},
+        {"role": "system", "content": shipped_prompt("chat.system")},
         {"role": "user", "content": question},
     ]
     return "".join(simulated_reply(model_input, int(re.findall(r"tokens=(\d+)", question)[-1])))
 
 
 def expected_title(question: str) -> str:
-    prompt = [{"role": "system", "content": TITLE_PROMPT}, {"role": "user", "content": question}]
+    prompt = [
+        {"role": "system", "content": shipped_prompt("chat.title")},
+        {"role": "user", "content": question},
+    ]
     return "".join(simulated_reply(prompt, 20))
 
 

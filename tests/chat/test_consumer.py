@@ -20,7 +20,7 @@ from chat.models import Conversation, Message
 from chat.owners import Owner
 from chat.services import conversation_create
 from project.asgi import application
-from tests.conftest import user_cookie, visitor_session, ws_headers
+from tests.conftest import shipped_prompt, user_cookie, visitor_session, ws_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,9 +28,7 @@ STATUS = re.compile(r'class="message assistant"[^>]*data-status="(\w+)"')
 
 
 def expected_text(history: list[dict[str, str]], n: int = 30) -> str:
-    from django.conf import settings
-
-    messages = [{"role": "system", "content": settings.ORION_SYSTEM_PROMPT}, *history]
+    messages = [{"role": "system", "content": shipped_prompt("chat.system")}, *history]
     return "".join(simulated_reply(messages, n))
 
 

@@ -1,0 +1,143 @@
+"""What staff configure, as one snapshot per process, reloaded when any of it changes.
+
+Published prompts, rules, guard patterns and providers are read from the database once and kept.
+Every save or delete of one of them sets a new token under ``CONFIG_TOKEN_KEY`` in the
+Django cache (shared by every process where Redis is configured); each batch of replies
+reads the token once and reloads the snapshot when it differs. A publish therefore takes
+effect on the next reply in every process.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+
+from agents.models import GuardPattern, PromptVersion, Provider, Rule
+from agents.providers import ProviderConfig, provider_from_row
+
+logger = logging.getLogger(__name__)
+
+CONFIG_TOKEN_KEY = "agents:config-token"  # noqa: S105 (a cache key, not a secret)
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedPrompt:
+    key: str
+    version_id: int | None
+    label: str  # "chat.system v3"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    name: str
+    regex: re.Pattern[str]
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPattern:
+    name: str
+    regex: re.Pattern[str]
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class StaffConfig:
+    token: str
+    prompts: dict[str, PublishedPrompt] = field(default_factory=dict)
+    rules: tuple[CompiledRule, ...] = ()
+    guard_patterns: tuple[CompiledPattern, ...] = ()
+    providers: tuple[ProviderConfig, ...] = ()  # staff's enabled rows, by priority
+
+    def prompt(self, key: str) -> PublishedPrompt:
+        """The published version of prompt ``key`` (a missing prompt is a deployment bug:
+        the shipped prompts are loaded by a migration)."""
+        try:
+            return self.prompts[key]
+        except KeyError:
+            raise LookupError(f"no published version of prompt {key!r}") from None
+
+
+_snapshot: StaffConfig | None = None
+
+
+def staff_config() -> StaffConfig:
+    """The current snapshot (synchronous: call it on the database thread)."""
+    global _snapshot
+    token = cache.get(CONFIG_TOKEN_KEY)
+    if token is None:
+        cache.add(CONFIG_TOKEN_KEY, uuid.uuid4().hex, timeout=None)
+        token = cache.get(CONFIG_TOKEN_KEY) or ""
+    snapshot = _snapshot
+    if snapshot is None or snapshot.token != token:
+        snapshot = _snapshot = _load(token)
+    return snapshot
+
+
+def staff_config_changed(**kwargs: Any) -> None:
+    """Make every process reload its snapshot before its next reply: now, and again once
+    the change is committed (a process reloading in between would read the old rows and
+    keep them under the new token)."""
+    _new_token()
+    transaction.on_commit(_new_token)
+
+
+def _new_token() -> None:
+    cache.set(CONFIG_TOKEN_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def shipped_prompts() -> dict[str, PublishedPrompt]:
+    """The prompts in ``agents/prompts/``: what a prompt says while no version of it is
+    published (a migration publishes them as version 1 on a fresh install)."""
+    return {
+        path.stem: PublishedPrompt(path.stem, None, f"{path.stem} shipped",
+                                   path.read_text(encoding="utf-8").strip())
+        for path in sorted(PROMPTS_DIR.glob("*.txt"))
+    }  # fmt: skip
+
+
+def _load(token: str) -> StaffConfig:
+    prompts = shipped_prompts()
+    prompts.update(
+        (v.prompt.key, PublishedPrompt(v.prompt.key, v.pk, v.label, v.text))
+        for v in PromptVersion.objects.filter(published=True).select_related("prompt")
+    )
+    rules = tuple(
+        CompiledRule(rule.name, regex, rule.answer)
+        for rule in Rule.objects.filter(enabled=True).order_by("priority", "name")
+        if (regex := _compile(rule.pattern, f"rule {rule.name!r}")) is not None
+    )
+    patterns = tuple(
+        CompiledPattern(p.name, regex, p.score)
+        for p in GuardPattern.objects.filter(enabled=True)
+        if (regex := _compile(p.pattern, f"guard pattern {p.name!r}")) is not None
+    )
+    providers = tuple(
+        provider_from_row(row) for row in Provider.objects.filter(enabled=True).order_by(
+            "priority", "name")
+    )  # fmt: skip
+    return StaffConfig(token=token, prompts=prompts, rules=rules, guard_patterns=patterns,
+                       providers=providers)  # fmt: skip
+
+
+def _compile(pattern: str, what: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:  # the admin refuses these; a row written otherwise is skipped
+        logger.warning("%s is not a valid regular expression: %s", what, exc)
+        return None
+
+
+for _model in (PromptVersion, Rule, GuardPattern, Provider):
+    post_save.connect(staff_config_changed, sender=_model, dispatch_uid=f"config-{_model}")
+    post_delete.connect(staff_config_changed, sender=_model, dispatch_uid=f"config-del-{_model}")

@@ -1,0 +1,43 @@
+"""Routing: staff's rules answer what needs no model (opening hours, a contact address).
+
+The first enabled rule, by priority, whose pattern matches the question answers it with
+its template; ``{question}`` and the pattern's named groups fill it in. A template that
+names something else is refused in the admin; one written around it answers as written.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from agents.pipeline.config import CompiledRule, StaffConfig
+from agents.pipeline.stages import ReadyAnswer, ReplyContext
+
+
+def rule_answer(rule: CompiledRule, match: re.Match[str], question: str) -> str:
+    values = {"question": question, **{k: v or "" for k, v in match.groupdict().items()}}
+    try:
+        return rule.answer.format_map(values)
+    except (KeyError, IndexError, ValueError):
+        return rule.answer
+
+
+class RouteStage:
+    """Answers with the first matching rule."""
+
+    name = "route"
+
+    def prepare(self, contexts: list[ReplyContext], config: StaffConfig) -> None:
+        for context in contexts:
+            began = time.perf_counter()
+            for rule in config.rules:
+                if match := rule.regex.search(context.question):
+                    text = rule_answer(rule, match, context.question)
+                    context.ready = ReadyAnswer(text, answered_by="rule")
+                    context.run.step(self.name, began, "rule", {"rule": rule.name})
+                    break
+            else:
+                context.run.step(self.name, began, "pass", {"rules": len(config.rules)})
+
+    async def answer(self, context: ReplyContext) -> None:
+        return None
