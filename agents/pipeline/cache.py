@@ -33,6 +33,7 @@ from agents.models import CachedAnswer
 from agents.pipeline.config import StaffConfig
 from agents.pipeline.records import CachePut
 from agents.pipeline.stages import ReadyAnswer, ReplyContext
+from project.bulk import rows_insert
 
 logger = logging.getLogger(__name__)
 
@@ -222,32 +223,15 @@ def answers_cache_store(puts: list[CachePut]) -> None:
     except Exception as exc:
         logger.warning("answer cache (l2) not stored: %s", exc)
     expires = timezone.now() + timedelta(seconds=ttl)
-    CachedAnswer.objects.bulk_create(
+    now = timezone.now()
+    rows_insert(
+        CachedAnswer,
+        ("key", "question_key", "question", "answer", "prompt_version", "provider", "model",
+         "tokens_in", "tokens_out", "cost", "created_at", "expires_at"),
         [
-            CachedAnswer(
-                key=p.key,
-                question_key=question_key(p.question),
-                question=p.question[:4000],
-                answer=p.answer,
-                prompt_version=p.prompt_label,
-                provider=p.provider,
-                model=p.model,
-                tokens_in=p.tokens_in,
-                tokens_out=p.tokens_out,
-                cost=p.cost,
-                expires_at=expires,
-            )
+            (p.key, question_key(p.question), p.question[:4000], p.answer, p.prompt_label,
+             p.provider, p.model, p.tokens_in, p.tokens_out, p.cost, now, expires)
             for p in {p.key: p for p in puts}.values()
-        ],  # fmt: skip
-        update_conflicts=True,
-        unique_fields=["key"],
-        update_fields=[
-            "answer",
-            "provider",
-            "model",
-            "tokens_in",
-            "tokens_out",
-            "cost",
-            "expires_at",
-        ],  # fmt: skip
-    )
+        ],
+        unique="key",
+    )  # fmt: skip

@@ -49,6 +49,12 @@ class CompiledPattern:
     name: str
     regex: re.Pattern[str]
     score: float
+    needles: tuple[str, ...] = ()  # lower-cased; the regex is tried only if one is present
+
+    def search(self, text: str, lowered: str) -> bool:
+        if self.needles and not any(needle in lowered for needle in self.needles):
+            return False
+        return self.regex.search(text) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,8 +54,8 @@ def default_patterns() -> tuple[CompiledPattern, ...]:
     # The shipped patterns are English: ASCII case-folding is enough and costs half as
     # much per message as Unicode's (bench/README.md, "The pipeline's cost").
     return tuple(
-        CompiledPattern(name, re.compile(pattern, re.IGNORECASE | re.ASCII), score)
-        for name, pattern, score in DEFAULT_PATTERNS
+        CompiledPattern(name, re.compile(pattern, re.IGNORECASE | re.ASCII), score, needles)
+        for name, pattern, score, needles in DEFAULT_PATTERNS
     )
 
 
@@ -68,16 +68,17 @@ def guard_assess(text: str, extra: Iterable[CompiledPattern] = ()) -> Verdict:
     patterns = (*default_patterns(), *extra)
     score = 0.0
     matched: list[str] = []
-    hidden = list(_hidden_texts(text))
-    hidden_kinds = [kind for kind, _ in hidden]
+    hidden = [(h, h.lower()) for _, h in _hidden_texts(text)]
+    hidden_kinds = [kind for kind, _ in _hidden_texts(text)] if hidden else []
     if "tags" in hidden_kinds:
         score += INVISIBLE_SCORE
     hidden_hit = False
+    lowered = text.lower()
     for pattern in patterns:
-        if pattern.regex.search(text):
+        if pattern.search(text, lowered):
             matched.append(pattern.name)
             score += pattern.score
-        elif any(pattern.regex.search(h) for _, h in hidden):
+        elif any(pattern.search(h, low) for h, low in hidden):
             matched.append(pattern.name)
             score += pattern.score
             hidden_hit = True

@@ -17,6 +17,7 @@ from typing import Any
 from django.utils import timezone
 
 from agents.models import Run, Step
+from project.bulk import rows_insert, rows_insert_returning
 
 
 @dataclass(slots=True)
@@ -111,59 +112,74 @@ class RunRecord:
             self.duration_ms = round(self.ms_since_start(), 3)
 
 
+RUN_COLUMNS = (
+    "kind", "message_id", "answered_by", "cache_tier", "provider", "model",
+    "prompt_version_id", "tokens_in", "tokens_out", "cost", "cost_estimated", "started_at",
+    "ttft_ms", "duration_ms", "outcome", "error_code",
+)  # fmt: skip
+STEP_COLUMNS = (
+    "run_id", "position", "name", "start_ms", "duration_ms", "outcome", "detail", "tokens_in",
+    "tokens_out", "cost",
+)  # fmt: skip
+
+
 def runs_insert(*, finished: list[tuple[int | None, RunRecord, str, str]]) -> None:
     """Store finished runs ``(message_id, record, outcome, error_code)`` and their steps:
-    one insert for the runs, one for all their steps. Call it inside the transaction of
+    the runs in one statement, all their steps in another (``project.bulk``: the ORM's
+    ``bulk_create`` cost most of a burst's final write). Call it inside the transaction of
     the replies' final update."""
     if not finished:
         return
     # A reply whose conversation was deleted meanwhile keeps its run, unlinked.
     message_model = Run._meta.get_field("message").related_model
-    wanted = {message_id for message_id, *_ in finished if message_id is not None}
+    wanted = [message_id for message_id, *_ in finished if message_id is not None]
     present = (
-        set(
-            message_model._default_manager.filter(pk__in=wanted).values_list("pk", flat=True)  # type: ignore[union-attr]
-        )
+        set(message_model._default_manager.filter(pk__in=wanted).values_list("pk", flat=True))  # type: ignore[union-attr]
         if wanted
         else set()
     )
-    runs = [
-        Run(
-            kind=record.kind,
-            message_id=message_id if message_id in present else None,
-            answered_by=record.answered_by,
-            cache_tier=record.cache_tier,
-            provider=record.provider,
-            model=record.model,
-            prompt_version_id=record.prompt_version_id,
-            tokens_in=record.tokens_in,
-            tokens_out=record.tokens_out,
-            cost=record.cost,
-            cost_estimated=record.cost_estimated,
-            started_at=record.started_at,
-            ttft_ms=record.ttft_ms,
-            duration_ms=record.duration_ms,
-            outcome=outcome,
-            error_code=error_code,
-        )
-        for message_id, record, outcome, error_code in finished
-    ]
-    Run.objects.bulk_create(runs)
-    Step.objects.bulk_create(
+    ids = rows_insert_returning(
+        Run,
+        RUN_COLUMNS,
         [
-            Step(
-                run_id=run.pk,
-                position=position,
-                name=s.name,
-                start_ms=s.start_ms,
-                duration_ms=s.duration_ms,
-                outcome=s.outcome,
-                detail=s.detail,
-                tokens_in=s.tokens_in,
-                tokens_out=s.tokens_out,
-                cost=s.cost,
+            (
+                r.kind,
+                message_id if message_id in present else None,
+                r.answered_by,
+                r.cache_tier,
+                r.provider,
+                r.model,
+                r.prompt_version_id,
+                r.tokens_in,
+                r.tokens_out,
+                r.cost,
+                r.cost_estimated,
+                r.started_at,
+                r.ttft_ms,
+                r.duration_ms,
+                outcome,
+                error_code,
             )
-            for run, (_, record, _, _) in zip(runs, finished, strict=True)
+            for message_id, r, outcome, error_code in finished
+        ],  # fmt: skip
+    )
+    rows_insert(
+        Step,
+        STEP_COLUMNS,
+        [
+            (
+                run_id,
+                position,
+                s.name,
+                s.start_ms,
+                s.duration_ms,
+                s.outcome,
+                s.detail,
+                s.tokens_in,
+                s.tokens_out,
+                s.cost,
+            )
+            for run_id, (_, record, _, _) in zip(ids, finished, strict=True)
             for position, s in enumerate(record.steps)
-        ]
+        ],  # fmt: skip
     )

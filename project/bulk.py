@@ -1,0 +1,111 @@
+"""Inserting many rows of plain values, for the records a burst of replies leaves behind.
+
+``bulk_create`` builds a model instance per row and prepares every value of every row
+through its field: for a burst of a hundred replies, seven hundred steps, that is most of
+what the burst's final write costs, and it holds the interpreter while the event loop
+waits (bench/README.md, "Decisions"). Here rows are tuples; a value whose field would
+return it unchanged (numbers, text, booleans, ids) is passed as it is, and only the rest
+(JSON, decimals, dates) goes through the field. The columns come from the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from django.db import connections, models, router
+
+# Fields whose prepared value is the Python value itself, for the types we pass them (both
+# drivers take a Decimal as it is; Django registers it with sqlite3).
+_AS_IS = {
+    "AutoField", "BigAutoField", "BigIntegerField", "BooleanField", "CharField", "DecimalField",
+    "FloatField",
+    "ForeignKey", "IntegerField", "PositiveIntegerField", "PositiveSmallIntegerField",
+    "SlugField", "SmallIntegerField", "TextField",
+}  # fmt: skip
+
+
+def _preparers(
+    model: type[models.Model], names: Sequence[str], connection: Any
+) -> tuple[list[str], list[Callable[[Any], Any] | None]]:
+    columns: list[str] = []
+    preparers: list[Callable[[Any], Any] | None] = []
+    for name in names:
+        field = model._meta.get_field(name)
+        assert isinstance(field, models.Field)  # noqa: S101 (a concrete column, not a relation)
+        columns.append(connection.ops.quote_name(field.column))
+        if field.get_internal_type() in _AS_IS:
+            preparers.append(None)
+        else:
+            preparers.append(partial(_prepare, field, connection))
+    return columns, preparers
+
+
+def _prepare(field: models.Field[Any, Any], connection: Any, value: Any) -> Any:
+    return field.get_db_prep_save(value, connection)
+
+
+def _prepared(rows: Sequence[Sequence[Any]], preparers: list[Any]) -> list[list[Any]]:
+    slow = [(i, p) for i, p in enumerate(preparers) if p is not None]
+    out = []
+    for row in rows:
+        values = list(row)
+        for index, prepare in slow:
+            values[index] = prepare(values[index])
+        out.append(values)
+    return out
+
+
+def rows_insert(
+    model: type[models.Model],
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    unique: str = "",
+) -> None:
+    """Insert ``rows`` (a value per name in ``names``) in one prepared statement. With
+    ``unique`` (a unique field's name), a row whose value there exists already replaces
+    that row's other columns instead (``ON CONFLICT ... DO UPDATE``)."""
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    columns, preparers = _preparers(model, names, connection)
+    table = connection.ops.quote_name(model._meta.db_table)
+    marks = ", ".join(["%s"] * len(columns))
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+    if unique:
+        target = columns[list(names).index(unique)]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != target)
+        sql += f" ON CONFLICT ({target}) DO UPDATE SET {updates}"
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, _prepared(rows, preparers))
+
+
+def rows_insert_returning(
+    model: type[models.Model], names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> list[Any]:
+    """Insert ``rows`` and return their primary keys, in order (multi-row ``INSERT ...
+    RETURNING``, in as few statements as the database's parameter limit allows)."""
+    if not rows:
+        return []
+    connection = connections[router.db_for_write(model)]
+    columns, preparers = _preparers(model, names, connection)
+    table = connection.ops.quote_name(model._meta.db_table)
+    pk = connection.ops.quote_name(model._meta.pk.column)  # type: ignore[union-attr]
+    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    per_statement = max(1, (connection.features.max_query_params or 65_535) // len(columns))
+    prepared = _prepared(rows, preparers)
+    ids: list[Any] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(prepared), per_statement):
+            chunk = prepared[start : start + per_statement]
+            sql = (
+                f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
+                f"VALUES {', '.join([row_sql] * len(chunk))} RETURNING {pk}"
+            )
+            cursor.execute(sql, [value for values in chunk for value in values])
+            # Keys are drawn in the order of the rows; the order RETURNING lists them in is
+            # not promised, so they are sorted.
+            ids += sorted(row[0] for row in cursor.fetchall())
+    return ids
