@@ -108,8 +108,11 @@ class SimStats:
         parts = urlsplit(root)
         self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, 10)
 
-    def call(self, path: str, method: str = "GET") -> dict[str, Any]:
-        self.conn.request(method, path, body=b"" if method == "POST" else None)
+    def call(
+        self, path: str, method: str = "GET", payload: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        body = json.dumps(payload).encode() if payload is not None else b""
+        self.conn.request(method, path, body=body if method == "POST" else None)
         document: dict[str, Any] = json.loads(self.conn.getresponse().read())
         return document
 

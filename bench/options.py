@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import idle
+import workloads
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/orion_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/3"
@@ -31,6 +32,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     _load_options(parser)
     _setup_options(parser)
     idle.add_options(parser)
+    workloads.add_options(parser)
     _profile_options(parser)
     args = parser.parse_args(argv)
     problem = _args_problem(args)

@@ -51,6 +51,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import idle
+import workloads
 from loadclient import (
     ChatSpec,
     StreamResult,
@@ -351,6 +352,20 @@ class Bench:
             for start in range(0, len(keys), 500):
                 client.delete(*keys[start : start + 500])
             client.close()
+
+    def manage_script(self, script: str, *args: str, timeout: float = 300) -> None:
+        """Run ``bench/<script>`` with the app's environment (its database)."""
+        log = self.tmp / f"{script}.log"
+        run_checked([PYTHON, str(BASE_DIR / "bench" / script), *args], env=self.env,
+                    cwd=BASE_DIR, log=log, timeout=timeout)  # fmt: skip
+
+    def sim_control(self, changes: dict[str, Any]) -> None:
+        """Change the simulator's settings while it runs (``POST /sim/control``)."""
+        sim = idle.SimStats(self.sim_root)
+        try:
+            sim.call("/sim/control", "POST", changes)
+        finally:
+            sim.close()
 
     def manage(self, *command: str, timeout: float = 300) -> None:
         log = self.tmp / f"manage-{command[0]}.log"
@@ -929,7 +944,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench = Bench(args)
     with sigterm_as_interrupt():
         try:
-            show_report = idle.run(bench) if args.idle_sockets else run_chats(bench)
+            if args.idle_sockets:
+                show_report = idle.run(bench)
+            elif args.workload == "repeated":
+                show_report = workloads.run_repeated(bench)
+            elif args.workload == "failover":
+                show_report = workloads.run_failover(bench)
+            else:
+                show_report = run_chats(bench)
         except KeyboardInterrupt:
             print("[bench] interrupted; stopping everything", file=sys.stderr)
             return 130

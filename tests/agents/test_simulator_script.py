@@ -118,12 +118,10 @@ def test_a_drop_rate_breaks_that_share_of_streams_halfway(sim: SimulatorThread) 
     try:
         with openai.OpenAI(base_url=sim.base_url, api_key="k", max_retries=0) as sdk:
             received: list[str] = []
+            messages: Any = user("Hi there")
             with pytest.raises(openai.APIConnectionError):
-                for chunk in sdk.chat.completions.create(
-                    model="m",
-                    messages=user("Hi there"),
-                    stream=True,  # type: ignore[arg-type]
-                ):
+                stream: Any = sdk.chat.completions.create(model="m", messages=messages, stream=True)
+                for chunk in stream:
                     if chunk.choices and chunk.choices[0].delta.content:
                         received.append(chunk.choices[0].delta.content)
         assert received == simulated_reply(user("Hi there"), 20)  # 40 tokens, broken at 20
