@@ -32,14 +32,19 @@ def _preparers(
     columns: list[str] = []
     preparers: list[Callable[[Any], Any] | None] = []
     for name in names:
-        field = model._meta.get_field(name)
-        assert isinstance(field, models.Field)  # noqa: S101 (a concrete column, not a relation)
+        field = _field(model, name)
         columns.append(connection.ops.quote_name(field.column))
         if field.get_internal_type() in _AS_IS:
             preparers.append(None)
         else:
             preparers.append(partial(_prepare, field, connection))
     return columns, preparers
+
+
+def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)  # noqa: S101 (a concrete column, not a relation)
+    return field
 
 
 def _prepare(field: models.Field[Any, Any], connection: Any, value: Any) -> Any:
@@ -64,22 +69,30 @@ def rows_insert(
     *,
     unique: str = "",
 ) -> None:
-    """Insert ``rows`` (a value per name in ``names``) in one prepared statement. With
-    ``unique`` (a unique field's name), a row whose value there exists already replaces
-    that row's other columns instead (``ON CONFLICT ... DO UPDATE``)."""
+    """Insert ``rows`` (a value per name in ``names``). With ``unique`` (a unique field's
+    name), a row whose value there exists already replaces that row's other columns
+    instead (``ON CONFLICT ... DO UPDATE``).
+
+    SQLite takes them as one prepared statement run for every row (``executemany``, in C);
+    PostgreSQL as one array per column (``unnest``)."""
     if not rows:
         return
     connection = connections[router.db_for_write(model)]
     columns, preparers = _preparers(model, names, connection)
-    table = connection.ops.quote_name(model._meta.db_table)
-    marks = ", ".join(["%s"] * len(columns))
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608
+    conflict = ""
     if unique:
         target = columns[list(names).index(unique)]
         updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != target)
-        sql += f" ON CONFLICT ({target}) DO UPDATE SET {updates}"
+        conflict = f" ON CONFLICT ({target}) DO UPDATE SET {updates}"
+    prepared = _prepared(rows, preparers)
+    if connection.vendor == "postgresql":
+        _insert_unnest(connection, model, names, columns, prepared, conflict)
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    marks = ", ".join(["%s"] * len(columns))
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){conflict}"  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.executemany(sql, _prepared(rows, preparers))
+        cursor.executemany(sql, prepared)
 
 
 def rows_insert_returning(
@@ -91,21 +104,56 @@ def rows_insert_returning(
         return []
     connection = connections[router.db_for_write(model)]
     columns, preparers = _preparers(model, names, connection)
-    table = connection.ops.quote_name(model._meta.db_table)
     pk = connection.ops.quote_name(model._meta.pk.column)  # type: ignore[union-attr]
+    prepared = _prepared(rows, preparers)
+    if connection.vendor == "postgresql":
+        return _insert_unnest(connection, model, names, columns, prepared, f" RETURNING {pk}")
+    return _insert_values(connection, model, columns, prepared, f" RETURNING {pk}")
+
+
+def _insert_unnest(
+    connection: Any,
+    model: type[models.Model],
+    names: Sequence[str],
+    columns: list[str],
+    prepared: list[list[Any]],
+    tail: str,
+) -> list[Any]:
+    """PostgreSQL: one array per column, zipped by ``unnest`` (as ``bulk_create`` does
+    there): a handful of parameters whatever the number of rows, where ``VALUES`` would
+    have the driver parse a placeholder per value."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    arrays = ", ".join(f"%s::{_field(model, name).db_type(connection)}[]" for name in names)
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}){tail}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(column) for column in zip(*prepared, strict=True)])
+        if "RETURNING" in tail:
+            return sorted(row[0] for row in cursor.fetchall())
+    return []
+
+
+def _insert_values(
+    connection: Any,
+    model: type[models.Model],
+    columns: list[str],
+    prepared: list[list[Any]],
+    tail: str,
+) -> list[Any]:
+    """Multi-row ``INSERT ... VALUES``; returns the rows' first returned column, if any."""
+    table = connection.ops.quote_name(model._meta.db_table)
     row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
     per_statement = max(1, (connection.features.max_query_params or 65_535) // len(columns))
-    prepared = _prepared(rows, preparers)
-    ids: list[Any] = []
+    out: list[Any] = []
     with connection.cursor() as cursor:
         for start in range(0, len(prepared), per_statement):
             chunk = prepared[start : start + per_statement]
             sql = (
                 f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
-                f"VALUES {', '.join([row_sql] * len(chunk))} RETURNING {pk}"
+                f"VALUES {', '.join([row_sql] * len(chunk))}{tail}"
             )
             cursor.execute(sql, [value for values in chunk for value in values])
-            # Keys are drawn in the order of the rows; the order RETURNING lists them in is
-            # not promised, so they are sorted.
-            ids += sorted(row[0] for row in cursor.fetchall())
-    return ids
+            if "RETURNING" in tail:
+                # Keys are drawn in the order of the rows; the order RETURNING lists them
+                # in is not promised, so they are sorted.
+                out += sorted(row[0] for row in cursor.fetchall())
+    return out
