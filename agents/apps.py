@@ -7,4 +7,4 @@ class AgentsConfig(AppConfig):
     name = "agents"
 
     def ready(self) -> None:
-        from agents.pipeline import config  # noqa: F401  (connects the reload signals)
+        from agents.pipeline import cache, config  # noqa: F401  (connect their signals)

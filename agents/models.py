@@ -22,6 +22,15 @@ from django.db import models
 from django.db.models import Q
 
 
+def validate_key_variable(name: str) -> None:
+    """A provider's key comes from an environment variable whose name ends in ``_API_KEY``:
+    staff cannot have Orion send another secret (its own, the database's) to a URL."""
+    if name and not re.fullmatch(r"[A-Z][A-Z0-9_]*_API_KEY", name):
+        raise ValidationError(
+            "Name an environment variable ending in _API_KEY, such as OPENAI_API_KEY."
+        )
+
+
 def validate_regex(pattern: str) -> None:
     """Staff type regular expressions in the admin: a broken one is a form error."""
     try:
@@ -81,7 +90,9 @@ class Provider(models.Model):
     api_key_env = models.CharField(
         max_length=100,
         blank=True,
-        help_text="Name of the environment variable holding the key (never the key itself).",
+        validators=[validate_key_variable],
+        help_text="Name of the environment variable holding the key (never the key itself), "
+        "ending in _API_KEY.",
     )
     price_in_per_1k = models.DecimalField(max_digits=10, decimal_places=6, default=0)
     price_out_per_1k = models.DecimalField(max_digits=10, decimal_places=6, default=0)
@@ -119,6 +130,9 @@ class Rule(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def _placeholders(self) -> list[str]:
+        return [n for _, n, _, _ in string.Formatter().parse(self.answer) if n is not None]
+
     def clean(self) -> None:
         """The answer may name only ``{question}`` and the pattern's named groups."""
         try:
@@ -133,6 +147,10 @@ class Rule(models.Model):
             }
         except ValueError as exc:
             raise ValidationError({"answer": f"Unbalanced braces: {exc}."}) from exc
+        if any(not name.isidentifier() for name in self._placeholders()):
+            raise ValidationError(
+                {"answer": "Placeholders are plain names, such as {question} or {city}."}
+            )
         unknown = sorted(used - groups - {"question"})
         if unknown:
             raise ValidationError(

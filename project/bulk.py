@@ -123,7 +123,10 @@ def _insert_unnest(
     there): a handful of parameters whatever the number of rows, where ``VALUES`` would
     have the driver parse a placeholder per value."""
     table = connection.ops.quote_name(model._meta.db_table)
-    arrays = ", ".join(f"%s::{_field(model, name).db_type(connection)}[]" for name in names)
+    # The base type: "varchar(16)[]" would cut longer values short without a word.
+    arrays = ", ".join(
+        f"%s::{(_field(model, name).db_type(connection) or '').split('(')[0]}[]" for name in names
+    )
     sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}){tail}"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [list(column) for column in zip(*prepared, strict=True)])

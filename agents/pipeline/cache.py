@@ -5,12 +5,13 @@
 2. ``l2``: the Django cache (Redis when ``REDIS_URL`` is set, shared by every process);
 3. ``l3``: the ``CachedAnswer`` table (survives restarts of both).
 
-The key covers the normalised question, the published system prompt's version, the model
-and the knowledge base's version: publishing a prompt or changing a document makes old
-answers unreachable. Only a conversation's first turn is looked up (a later turn depends on
-what came before), never a flagged one, and only a complete answer from the chain's first
-provider is stored. Lookups for a burst are one ``get_many`` and one query; stores ride
-with the replies' final write.
+The key covers the normalised question, the published system prompt's version, the model,
+the knowledge base's version and the enabled rules: publishing a prompt, changing a
+document or adding a rule makes old answers unreachable; deleting a cached answer in the
+admin removes it from every tier (``answer_forget``). Only a conversation's first turn is
+looked up (a later turn depends on what came before), never a flagged one, and only a
+complete answer from the chain's first provider is stored. Lookups for a burst are one
+``get_many`` and one query; stores ride with the replies' final write.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from cachetools import TTLCache
 from django.conf import settings
 from django.core.cache import cache as django_cache
 from django.db import DatabaseError
+from django.db.models.signals import post_delete
 from django.utils import timezone
 
 from agents.models import CachedAnswer
-from agents.pipeline.config import StaffConfig
+from agents.pipeline.config import StaffConfig, staff_config_changed
 from agents.pipeline.records import CachePut
 from agents.pipeline.stages import ReadyAnswer, ReplyContext
 from project.bulk import rows_insert
@@ -70,8 +72,11 @@ def answer_for_question(question: str) -> Hit | None:
     return "l3", _row_entry(row)
 
 
-def answer_key(question: str, prompt_label: str, model: str) -> str:
-    raw = "\x00".join((question_normalise(question), prompt_label, model, knowledge_version()))
+def answer_key(question: str, prompt_label: str, model: str, rules_version: str = "") -> str:
+    """A cached answer's key: a rule added later, that would now answer the question
+    first, makes the old answer unreachable too."""
+    parts = (question_normalise(question), prompt_label, model, knowledge_version(), rules_version)
+    raw = "\x00".join(parts)
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -176,7 +181,9 @@ class CacheStage:
                 context.run.step(self.name, began, "skip", {"reason": reason})
                 continue
             label = context.system_prompt.label if context.system_prompt else ""
-            context.cache_key = answer_key(context.question, label, context.provider.model)
+            context.cache_key = answer_key(
+                context.question, label, context.provider.model, config.rules_version
+            )
             wanted.setdefault(context.cache_key, []).append(context)
         if not wanted:
             return
@@ -235,3 +242,20 @@ def answers_cache_store(puts: list[CachePut]) -> None:
         ],
         unique="key",
     )  # fmt: skip
+
+
+def answer_forget(key: str) -> None:
+    """Stop serving the answer under ``key`` everywhere: gone from the shared tier here,
+    and every process empties its memory tier before its next reply."""
+    try:
+        django_cache.delete(L2_PREFIX + key)
+    except Exception as exc:
+        logger.warning("answer cache (l2): %s not forgotten: %s", key, exc)
+    staff_config_changed()
+
+
+def _forget_deleted(sender: type[CachedAnswer], instance: CachedAnswer, **kwargs: Any) -> None:
+    answer_forget(instance.key)
+
+
+post_delete.connect(_forget_deleted, sender=CachedAnswer, dispatch_uid="cached-answer-deleted")

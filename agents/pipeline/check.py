@@ -29,7 +29,9 @@ class CheckStage:
                             yield TextDelta(event.text[: cap - seen])
                             seen = cap
                             outcome = "truncated"
-                            yield AnswerDone("", "", None, None, "length", "model")
+                            run = context.run
+                            yield AnswerDone(run.provider, run.model, None, None, "length",
+                                             run.answered_by or "model")  # fmt: skip
                             return
                         seen += len(event.text)
                     elif isinstance(event, AnswerDone):

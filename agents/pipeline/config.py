@@ -9,6 +9,7 @@ effect on the next reply in every process.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import uuid
@@ -64,6 +65,7 @@ class StaffConfig:
     rules: tuple[CompiledRule, ...] = ()
     guard_patterns: tuple[CompiledPattern, ...] = ()
     providers: tuple[ProviderConfig, ...] = ()  # staff's enabled rows, by priority
+    rules_version: str = ""  # changes whenever the enabled rules do (part of cache keys)
 
     def prompt(self, key: str) -> PublishedPrompt:
         """The published version of prompt ``key`` (a missing prompt is a deployment bug:
@@ -80,13 +82,19 @@ _snapshot: StaffConfig | None = None
 def staff_config() -> StaffConfig:
     """The current snapshot (synchronous: call it on the database thread)."""
     global _snapshot
-    token = cache.get(CONFIG_TOKEN_KEY)
-    if token is None:
-        cache.add(CONFIG_TOKEN_KEY, uuid.uuid4().hex, timeout=None)
-        token = cache.get(CONFIG_TOKEN_KEY) or ""
     snapshot = _snapshot
-    if snapshot is None or snapshot.token != token:
-        snapshot = _snapshot = _load(token)
+    try:
+        token = cache.get(CONFIG_TOKEN_KEY)
+        if token is None:
+            cache.add(CONFIG_TOKEN_KEY, uuid.uuid4().hex, timeout=None)
+            token = cache.get(CONFIG_TOKEN_KEY) or ""
+        if snapshot is None or snapshot.token != token:
+            snapshot = _snapshot = _load(token)
+    except Exception:
+        if snapshot is None:
+            raise
+        # The cache or the database is away: answer as configured a moment ago.
+        logger.warning("staff configuration not re-read; keeping the last one", exc_info=True)
     return snapshot
 
 
@@ -132,8 +140,11 @@ def _load(token: str) -> StaffConfig:
         provider_from_row(row) for row in Provider.objects.filter(enabled=True).order_by(
             "priority", "name")
     )  # fmt: skip
+    fingerprint = hashlib.sha256(
+        repr([(r.name, r.regex.pattern, r.answer) for r in rules]).encode()
+    ).hexdigest()[:16]
     return StaffConfig(token=token, prompts=prompts, rules=rules, guard_patterns=patterns,
-                       providers=providers)  # fmt: skip
+                       providers=providers, rules_version=fingerprint)  # fmt: skip
 
 
 def _compile(pattern: str, what: str) -> re.Pattern[str] | None:

@@ -40,6 +40,9 @@ from agents.providers import (
 )
 
 CHARS_PER_TOKEN = 4  # for estimating what a call used when the provider did not say
+# Failures that say nothing about the provider's health (one person's over-long
+# conversation): they do not count towards opening its breaker.
+NOT_THE_PROVIDERS_FAULT = frozenset({"bad_request"})
 
 
 class GenerateStage:
@@ -97,7 +100,8 @@ async def _chain(context: ReplyContext) -> AnswerStream:
                     yield event
         except ProviderError as exc:
             failure = exc
-            await sync_to_async(breaker_failure)(config.name)
+            if exc.code not in NOT_THE_PROVIDERS_FAULT:
+                await sync_to_async(breaker_failure)(config.name)
             continue
         if state is not None and (state.failures or state.opened_at is not None):
             await sync_to_async(breaker_success)(config.name)
@@ -137,9 +141,17 @@ async def _attempt(
                 usage = event.usage or usage_estimate(messages, sum(map(len, parts)))
                 cost = usage_cost(config, usage)
                 _record(context, config, began, "complete", usage, cost,
-                        estimated=event.usage is None, resumed=bool(resumed))  # fmt: skip
+                        estimated=event.usage is None, resumed=bool(resumed),
+                        finish_reason=event.finish_reason)  # fmt: skip
                 recorded = True
-                if cacheable and not resumed and context.cache_key:
+                if (
+                    cacheable
+                    and not resumed
+                    and context.cache_key
+                    and (
+                        event.finish_reason in (None, "stop")  # not one cut short or filtered
+                    )
+                ):
                     run.cache_put = CachePut(context.cache_key, context.question, "".join(parts),
                                              run.prompt_label, config.name, config.model,
                                              usage.tokens_in, usage.tokens_out, cost)  # fmt: skip
@@ -192,9 +204,12 @@ def _record(
     estimated: bool,
     resumed: bool,
     chars: int | None = None,
+    finish_reason: str | None = None,
 ) -> None:
     run = context.run
     detail: dict[str, object] = {"provider": config.name, "model": config.model}
+    if finish_reason:
+        detail["finish_reason"] = finish_reason
     if resumed:
         detail["resumed"] = True
     if estimated:

@@ -81,13 +81,13 @@ DEFAULT_PATTERNS: tuple[tuple[str, str, float, tuple[str, ...]], ...] = (
         r"\b(?:developer|debug|god|sudo|jailbreak|DAN)\s+mode\b[^.\n]{0,30}"
         r"\b(?:enabled|activated|unlocked|engaged)\b",
         2.0,
-        (" mode",),
+        ("mode",),
     ),
     (
         "enable-special-mode",
         r"\benable\s+(?:developer|god|sudo|jailbreak)\s+mode",
         1.0,
-        (" mode",),
+        ("mode",),
     ),
     (
         "pretend-unrestricted",

@@ -130,14 +130,10 @@ def runs_insert(*, finished: list[tuple[int | None, RunRecord, str, str]]) -> No
     the replies' final update."""
     if not finished:
         return
-    # A reply whose conversation was deleted meanwhile keeps its run, unlinked.
-    message_model = Run._meta.get_field("message").related_model
-    wanted = [message_id for message_id, *_ in finished if message_id is not None]
-    present = (
-        set(message_model._default_manager.filter(pk__in=wanted).values_list("pk", flat=True))  # type: ignore[union-attr]
-        if wanted
-        else set()
-    )
+    # A reply whose conversation (or whose prompt version) was deleted meanwhile keeps its
+    # run, unlinked.
+    present = _existing(Run, "message", {m for m, *_ in finished if m is not None})
+    versions = _existing(Run, "prompt_version", {r.prompt_version_id for _, r, *_ in finished})
     ids = rows_insert_returning(
         Run,
         RUN_COLUMNS,
@@ -149,7 +145,7 @@ def runs_insert(*, finished: list[tuple[int | None, RunRecord, str, str]]) -> No
                 r.cache_tier,
                 r.provider,
                 r.model,
-                r.prompt_version_id,
+                r.prompt_version_id if r.prompt_version_id in versions else None,
                 r.tokens_in,
                 r.tokens_out,
                 r.cost,
@@ -183,3 +179,12 @@ def runs_insert(*, finished: list[tuple[int | None, RunRecord, str, str]]) -> No
             for position, s in enumerate(record.steps)
         ],  # fmt: skip
     )
+
+
+def _existing(model: type[Run], relation: str, ids: set[Any]) -> set[Any]:
+    """Which of ``ids`` still exist on the other side of ``model.relation``."""
+    ids.discard(None)
+    if not ids:
+        return set()
+    related = model._meta.get_field(relation).related_model
+    return set(related._default_manager.filter(pk__in=ids).values_list("pk", flat=True))  # type: ignore[union-attr]

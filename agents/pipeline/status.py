@@ -19,7 +19,10 @@ class ModelStatus:
 def model_status() -> ModelStatus:
     """The first model of the chain (staff's providers, else the one from settings), or
     offline mode. Synchronous: it may read staff's configuration from the database."""
-    chain = staff_config().providers
+    try:
+        chain = staff_config().providers
+    except Exception:  # the cache or the database is away: the page must still render
+        chain = ()
     config = chain[0] if chain else configured_provider()
     if config is None:
         return ModelStatus(offline=True, simulated=False, model="", provider="offline")

@@ -15,8 +15,15 @@ logger = logging.getLogger(__name__)
 
 def runs_store(*, finished: list[tuple[int | None, RunRecord, str, str]]) -> None:
     """Store ``(message_id, run, outcome, error_code)`` for each finished reply; answers
-    that completed go to the cache (only those whose reply completed)."""
-    runs_insert(finished=finished)
+    that completed go to the cache (only those whose reply completed). Each in a savepoint
+    of its own: a record that cannot be written never costs a reply its final write."""
+    try:
+        with transaction.atomic():
+            runs_insert(finished=finished)
+    except DatabaseError as exc:
+        if not transaction.get_connection().in_atomic_block:
+            raise  # no surrounding transaction: the database itself is away
+        logger.warning("%d runs not recorded: %s", len(finished), exc)
     puts = [
         run.cache_put
         for _, run, outcome, _ in finished
@@ -27,5 +34,5 @@ def runs_store(*, finished: list[tuple[int | None, RunRecord, str, str]]) -> Non
     try:
         with transaction.atomic():  # a savepoint: the cache never costs a reply its write
             answers_cache_store(puts)
-    except DatabaseError as exc:
+    except Exception as exc:
         logger.warning("answers not cached: %s", exc)

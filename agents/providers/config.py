@@ -44,7 +44,9 @@ class ProviderConfig:
 def provider_from_row(row: Provider) -> ProviderConfig:
     """A staff-edited provider row as a config: the key is read from the environment
     variable the row names (never stored); with no name, local servers need none."""
-    key = os.environ.get(row.api_key_env, "") if row.api_key_env else ""
+    # Only a variable meant for a key is read, whatever a row written around the admin says.
+    named = row.api_key_env if row.api_key_env.endswith("_API_KEY") else ""
+    key = os.environ.get(named, "") if named else ""
     return ProviderConfig(
         name=row.name,
         base_url=row.base_url.rstrip("/"),

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.core.cache import cache
 from django.utils import timezone
 
-from agents.models import CachedAnswer, Prompt, PromptVersion, Run
+from agents.models import CachedAnswer, Prompt, PromptVersion, Rule, Run
 from agents.pipeline import (
     AnswerDone,
     AnswerError,
@@ -128,3 +128,30 @@ async def test_offline_answers_are_not_cached(settings: Any) -> None:
     assert await CachedAnswer.objects.acount() == 0
     run = await Run.objects.aget()
     assert run.answered_by == "offline"
+
+
+async def test_a_rule_added_later_makes_the_cached_answer_unreachable() -> None:
+    await answered("What are your opening hours?")
+    await Rule.objects.acreate(name="hours", pattern="opening hours", answer="9 to 5.")
+    again = await sync_to_async(ask)("What are your opening hours?")
+    assert again.ready is not None and again.ready.answered_by == "rule"
+    await Rule.objects.all().adelete()
+    # (the rule gone, the old answer's key is the one asked under again)
+    later = await sync_to_async(ask)("What are your opening hours?")
+    assert later.ready is not None and later.ready.answered_by == "cache"
+
+
+async def test_deleting_a_cached_answer_in_the_admin_stops_it_in_every_tier() -> None:
+    await answered("What is a fjord?")
+    assert (await sync_to_async(ask)("What is a fjord?")).ready is not None
+    await sync_to_async(lambda: CachedAnswer.objects.get().delete())()
+    again = await sync_to_async(ask)("What is a fjord?")
+    assert again.ready is None and cache_step(again).outcome == "miss"
+
+
+async def test_an_answer_cut_short_by_the_token_limit_is_not_cached(settings: Any) -> None:
+    settings.ORION_MAX_REPLY_TOKENS = 5
+    first, _ = await answered("Tell me everything about rivers")
+    generate = next(s for s in first.run.steps if s.name == "generate")
+    assert generate.detail["finish_reason"] == "length"
+    assert first.run.cache_put is None

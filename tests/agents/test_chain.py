@@ -193,8 +193,8 @@ async def test_a_stopped_reply_records_the_tokens_it_had_streamed(
 def test_a_rows_key_is_read_from_its_environment_variable_never_stored(
     monkeypatch: Any,
 ) -> None:
-    monkeypatch.setenv("ORION_TEST_PROVIDER_KEY", "sk-from-env")
-    provider("keyed", "https://models.example.org/v1", 1, api_key_env="ORION_TEST_PROVIDER_KEY")
+    monkeypatch.setenv("ORION_TEST_API_KEY", "sk-from-env")
+    provider("keyed", "https://models.example.org/v1", 1, api_key_env="ORION_TEST_API_KEY")
     (config,) = staff_config().providers
     assert config.api_key == "sk-from-env" and "sk-from-env" not in repr(config)
     assert "sk-from-env" not in str(Provider.objects.values().get())
@@ -242,3 +242,25 @@ def test_a_breaker_opened_in_one_process_is_open_in_another(
     breaker_success("p")
     state = in_another_process(shared_cache, "print(breakers_read(['p'])['p'].opened_at)")
     assert state == "None"
+
+
+def test_a_providers_key_variable_must_be_meant_for_a_key(monkeypatch: Any) -> None:
+    from django.core.exceptions import ValidationError
+
+    bad = Provider(name="x", base_url="https://x.example.org/v1", model="m",
+                   api_key_env="DJANGO_SECRET_KEY")  # fmt: skip
+    with pytest.raises(ValidationError):
+        bad.full_clean()
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "do-not-send")
+    provider("sneaky", "https://x.example.org/v1", 1, api_key_env="DJANGO_SECRET_KEY")
+    (config,) = staff_config().providers
+    assert config.api_key == "not-needed"  # written around the admin: still not read
+
+
+async def test_a_reply_cut_at_the_length_cap_keeps_who_answered(settings: Any) -> None:
+    settings.ORION_MAX_REPLY_CHARS = 100
+    context, text, outcome = await answer([{"role": "user", "content": "Talk [sim:tokens=200]"}])
+    assert outcome == "complete" and len(text) == 100
+    check = next(s for s in context.run.steps if s.name == "check")
+    assert check.outcome == "truncated"
+    assert (context.run.answered_by, context.run.provider) == ("model", "openai-compatible")

@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 import agents.pipeline
+from agents.models import Run
 from agents.pipeline import (
     OFFLINE_REPLY,
     AnswerDone,
@@ -192,6 +193,12 @@ async def test_a_title_comes_from_the_model() -> None:
          {"role": "user", "content": first}], 20
     )  # fmt: skip
     assert await title_suggest(first) == "".join(expected).strip()
+    run = await Run.objects.aget(kind="job")
+    step = await run.steps.aget()
+    assert (run.answered_by, run.outcome, step.name, step.outcome) == (
+        "model", "complete", "title", "complete",
+    )  # fmt: skip
+    assert step.tokens_out == len(expected) and run.cost == step.cost and run.cost > 0
 
 
 async def test_offline_a_title_is_made_of_the_first_words(settings: Any) -> None:
@@ -205,3 +212,5 @@ async def test_a_failing_model_never_breaks_a_title(settings: Any) -> None:
     settings.OPENAI_BASE_URL = f"http://127.0.0.1:{free_port()}/v1"
     assert await title_suggest("  plan   a trip  ") == "plan a trip"
     assert await title_suggest("") == "New conversation"
+    failed = await Run.objects.filter(kind="job").alatest("started_at")
+    assert (failed.outcome, failed.error_code, failed.cost) == ("failed", "unavailable", 0)

@@ -48,3 +48,11 @@ def test_the_admin_refuses_a_broken_pattern_or_an_unknown_placeholder() -> None:
         Rule(name="y", pattern=r"office in (?P<city>\w+)", answer="In {town}?").full_clean()
     assert "{town}" in unknown.value.message_dict["answer"][0]
     Rule(name="z", pattern=r"office in (?P<city>\w+)", answer="In {city}: {question}").full_clean()
+
+
+def test_a_placeholder_that_is_not_a_plain_name_is_refused_and_never_breaks_a_burst() -> None:
+    with pytest.raises(ValidationError):
+        Rule(name="attr", pattern="hello", answer="{question.upper}").full_clean()
+    Rule.objects.create(name="attr", pattern="hello", answer="Hi: {question.nope}")
+    context = ask("hello there")
+    assert context.ready is not None and context.ready.text == "Hi: {question.nope}"

@@ -143,3 +143,12 @@ async def test_stopping_a_reply_keeps_its_text_ends_it_stopped_and_records_the_c
     assert (run.outcome, run.error_code, run.cost_estimated) == ("interrupted", "stopped", True)
     generate = await run.steps.aget(name="generate")
     assert generate.outcome == "interrupted" and generate.tokens_out > 0 and run.cost > 0
+
+
+async def test_a_run_whose_prompt_version_was_deleted_is_stored_unlinked() -> None:
+    from agents.pipeline import RunRecord, runs_store
+
+    record = RunRecord(prompt_version_id=987654, prompt_label="chat.system v9")
+    await database_sync_to_async(runs_store)(finished=[(None, record, "complete", "")])
+    run = await Run.objects.aget()
+    assert run.prompt_version_id is None and run.outcome == "complete"
