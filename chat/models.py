@@ -25,6 +25,10 @@ class Conversation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     archived = models.BooleanField(default=False)
+    # What the model is told of turns too old to send verbatim (agents.pipeline.memory),
+    # and the last message it covers.
+    summary = models.TextField(blank=True)
+    summary_through = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at"]

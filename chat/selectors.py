@@ -9,6 +9,7 @@ from django.db.models import F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
 
+from agents.pipeline import history_fit, with_summary
 from chat.models import Conversation, Message
 from chat.owners import Owner
 
@@ -45,38 +46,93 @@ _model_input = Q(role=Message.Role.USER) | Q(
 )
 
 
+class History(list[dict[str, str]]):
+    """The turns the model sees, oldest first; ``truncated`` when older turns were left out
+    (by ``limit`` or by the token budget: a summary of them goes first when there is one)."""
+
+    truncated: bool = False
+
+
+def _history(rows: list[tuple[str, str]], limit: int) -> History:
+    turns = [{"role": role, "content": content} for role, content in rows[-limit:]]
+    kept = history_fit(turns)
+    history = History(turns[len(turns) - kept :])
+    history.truncated = len(rows) > limit or kept < len(turns)
+    return history
+
+
+def _summarised(histories: dict[uuid.UUID, History]) -> dict[uuid.UUID, History]:
+    """Put each truncated history's summary in front of it (one query, only if any is)."""
+    truncated = [pk for pk, history in histories.items() if history.truncated]
+    if truncated:
+        summaries = Conversation.objects.filter(pk__in=truncated).exclude(summary="")
+        for pk, summary in summaries.values_list("pk", "summary"):
+            history = History(with_summary(histories[pk], summary))
+            history.truncated = True
+            histories[pk] = history
+    return histories
+
+
 def message_history(
     *, conversation_id: uuid.UUID, limit: int, before_id: int | None = None
-) -> list[dict[str, str]]:
-    """The last ``limit`` turns as model input: user turns and finished assistant turns."""
+) -> History:
+    """The last ``limit`` turns as model input (user turns and finished assistant turns),
+    the newest of them that fit the token budget, behind the conversation's summary when
+    older ones were left out."""
     qs = Message.objects.filter(conversation_id=conversation_id).filter(_model_input)
     if before_id is not None:
         qs = qs.filter(id__lt=before_id)
-    rows = list(qs.order_by("-id").values_list("role", "content")[:limit])
+    rows = list(qs.order_by("-id").values_list("role", "content")[: limit + 1])
     rows.reverse()
-    return [{"role": role, "content": content} for role, content in rows]
+    return _summarised({conversation_id: _history(rows, limit)})[conversation_id]
 
 
-def message_histories(
-    *, conversation_ids: list[uuid.UUID], limit: int
-) -> dict[uuid.UUID, list[dict[str, str]]]:
-    """``message_history`` for several conversations in one query (a burst of sends)."""
-    histories: dict[uuid.UUID, list[dict[str, str]]] = {pk: [] for pk in conversation_ids}
+def message_histories(*, conversation_ids: list[uuid.UUID], limit: int) -> dict[uuid.UUID, History]:
+    """``message_history`` for several conversations in one query (a burst of sends; a
+    second only when one of them has turns left out)."""
     if not conversation_ids:
-        return histories
+        return {}
+    rows: dict[uuid.UUID, list[tuple[str, str]]] = {pk: [] for pk in conversation_ids}
     recent = (
         Message.objects.filter(conversation_id__in=conversation_ids)
         .filter(_model_input)
         .annotate(
             n=Window(RowNumber(), partition_by=[F("conversation_id")], order_by=F("id").desc())
         )
-        .filter(n__lte=limit)
+        .filter(n__lte=limit + 1)
         .order_by("id")
         .values_list("conversation_id", "role", "content")
     )
     for conversation_id, role, content in recent:
-        histories[conversation_id].append({"role": role, "content": content})
-    return histories
+        rows[conversation_id].append((role, content))
+    return _summarised({pk: _history(found, limit) for pk, found in rows.items()})
+
+
+def conversation_turns_to_summarise(
+    *, conversation_id: uuid.UUID, limit: int
+) -> tuple[str, list[dict[str, str]], int | None]:
+    """For the summary task: the conversation's summary so far, the turns left out of its
+    history that the summary does not cover yet (oldest first), and the last one's id."""
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        return "", [], None
+    turns = list(
+        Message.objects.filter(conversation_id=conversation_id)
+        .filter(_model_input)
+        .order_by("id")
+        .values_list("id", "role", "content")
+    )
+    recent = _history([(role, content) for _, role, content in turns], limit)
+    older = turns[: len(turns) - len(recent)]
+    after = conversation.summary_through or 0
+    fresh = [(pk, role, content) for pk, role, content in older if pk > after]
+    if not fresh:
+        return conversation.summary, [], None
+    return (
+        conversation.summary,
+        [{"role": role, "content": content} for _, role, content in fresh],
+        fresh[-1][0],
+    )
 
 
 def conversation_opening(*, conversation_id: uuid.UUID) -> str | None:

@@ -311,6 +311,9 @@ ORION_SWEEP_SECONDS = env_float("ORION_SWEEP_SECONDS", 5.0, minimum=0.5)
 # On SIGTERM, replies in progress get this long to finish before they are interrupted.
 ORION_SHUTDOWN_GRACE_SECONDS = env_float("ORION_SHUTDOWN_GRACE_SECONDS", 20.0, minimum=0.0)
 ORION_HISTORY_MESSAGES = env_int("ORION_HISTORY_MESSAGES", 20, minimum=1)
+# Of those, the newest go verbatim while they fit this many tokens; older turns are
+# replaced by a summary a background task keeps on the conversation (agents.pipeline.memory).
+ORION_HISTORY_TOKENS = env_int("ORION_HISTORY_TOKENS", 3000, minimum=100)
 ORION_MAX_REPLY_TOKENS = env_int("ORION_MAX_REPLY_TOKENS", 1024, minimum=1)
 # A reply longer than this is cut there (the output check) and its model request closed.
 ORION_MAX_REPLY_CHARS = env_int("ORION_MAX_REPLY_CHARS", 20000, minimum=100)

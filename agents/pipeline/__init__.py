@@ -17,6 +17,7 @@ from agents.pipeline.errors import AnswerError, error_text
 from agents.pipeline.events import AnswerDone, TextDelta, Usage
 from agents.pipeline.generate import model_input
 from agents.pipeline.guard import Verdict, guard_assess
+from agents.pipeline.memory import history_fit, summary_write, with_summary
 from agents.pipeline.notices import answered_by_text
 from agents.pipeline.offline import OFFLINE_REPLY
 from agents.pipeline.records import RunRecord
@@ -41,10 +42,13 @@ __all__ = [
     "answered_by_text",
     "error_text",
     "guard_assess",
+    "history_fit",
     "model_input",
     "model_status",
     "replies_prepare",
     "runs_store",
     "staff_config",
+    "summary_write",
     "title_suggest",
+    "with_summary",
 ]

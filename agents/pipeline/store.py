@@ -17,6 +17,8 @@ def runs_store(*, finished: list[tuple[int | None, RunRecord, str, str]]) -> Non
     """Store ``(message_id, run, outcome, error_code)`` for each finished reply; answers
     that completed go to the cache (only those whose reply completed). Each in a savepoint
     of its own: a record that cannot be written never costs a reply its final write."""
+    if not finished:
+        return
     try:
         with transaction.atomic():
             runs_insert(finished=finished)

@@ -17,7 +17,7 @@ from chat.live.frames import delta_frame, exchange_frame, message_frame
 from chat.live.hub import Hub, LiveReply, hub
 from chat.models import Message
 from chat.services import Checkpoint, ReplyJob, ReplyOutcome, lease_refresh, lease_release
-from chat.tasks import conversation_title_generate
+from chat.tasks import conversation_summarise, conversation_title_generate
 from project.tasks import aenqueue
 
 logger = logging.getLogger(__name__)
@@ -257,6 +257,11 @@ async def _finish(
             await aenqueue(conversation_title_generate, str(job.conversation_id))
         except Exception as exc:  # the broker is down: the conversation keeps "New conversation"
             logger.warning("could not queue the title of %s: %s", job.conversation_id, exc)
+    if stored and job.needs_summary and message.status == Message.Status.COMPLETE:
+        try:
+            await aenqueue(conversation_summarise, str(job.conversation_id))
+        except Exception as exc:  # the broker is down: the next reply queues it again
+            logger.warning("could not queue the summary of %s: %s", job.conversation_id, exc)
 
 
 async def _store(h: Hub, job: ReplyJob, outcome: ReplyOutcome) -> None:

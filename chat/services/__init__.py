@@ -15,6 +15,7 @@ from chat.services.conversations import (
     conversation_create,
     conversation_delete,
     conversation_rename,
+    conversation_summary_update,
     conversation_title_set,
     conversations_claim,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "conversation_create",
     "conversation_delete",
     "conversation_rename",
+    "conversation_summary_update",
     "conversation_title_set",
     "conversations_claim",
     "exchanges_store",

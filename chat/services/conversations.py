@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import uuid
 
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.db.models import Q
+
+from agents.pipeline import summary_write
 from chat.models import Conversation
 from chat.owners import Owner
+from chat.selectors import conversation_turns_to_summarise
 from chat.validation import clean_title
 
 
@@ -36,3 +42,22 @@ def conversation_title_set(*, conversation_id: uuid.UUID, title: str) -> Convers
     if not Conversation.objects.filter(pk=conversation_id, title="").update(title=title):
         return None
     return Conversation.objects.filter(pk=conversation_id).first()
+
+
+def conversation_summary_update(*, conversation_id: uuid.UUID) -> str | None:
+    """Bring a long conversation's summary up to date with the turns its history leaves out
+    (the model writes it, agents.pipeline.memory); None if there was nothing to do or no
+    model could. Idempotent: a summary covers the turns up to ``summary_through``."""
+    summary, turns, through = conversation_turns_to_summarise(
+        conversation_id=conversation_id, limit=settings.ORION_HISTORY_MESSAGES
+    )
+    if not turns:
+        return None
+    written = async_to_sync(summary_write)(summary, turns)
+    if not written:
+        return None
+    # Only forward: a slower task that read fewer turns does not overwrite a newer summary.
+    Conversation.objects.filter(pk=conversation_id).filter(
+        Q(summary_through__isnull=True) | Q(summary_through__lt=through)
+    ).update(summary=written, summary_through=through)
+    return written

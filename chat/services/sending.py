@@ -60,6 +60,7 @@ class ReplyJob:
     # The pipeline's, prepared in the same thread hop (a bare one only where tests make
     # jobs to render).
     context: ReplyContext = field(default_factory=lambda: ReplyContext(history=[], provider=None))
+    needs_summary: bool = False  # older turns were left out of the history: summarise them
 
 
 def message_send(*, owner: Owner, conversation: Conversation, text: str, ip: str) -> ReplyJob:
@@ -158,6 +159,7 @@ def _exchanges_store(requests: list[SendRequest]) -> list[ReplyJob]:
             history=histories[r.conversation.pk],
             needs_title=len(histories[r.conversation.pk]) == 1,
             context=context,
+            needs_summary=histories[r.conversation.pk].truncated,
         )
         for r, user, reply, context in zip(requests, users, replies, contexts, strict=True)
     ]
@@ -213,4 +215,5 @@ def message_retry(
         history=history,
         needs_title=len(history) == 1,
         context=context,
+        needs_summary=history.truncated,
     )

@@ -48,7 +48,8 @@ def test_the_pipeline_shows_exactly_its_public_names() -> None:
         "answer_stream", "AnswerDone", "TextDelta", "Usage", "AnswerError", "error_text",
         "model_status", "ModelStatus", "OFFLINE_REPLY", "title_suggest", "PublishedPrompt",
         "ReplyContext", "RunRecord", "Verdict", "guard_assess", "model_input",
-        "replies_prepare", "runs_store", "staff_config", "answered_by_text",
+        "replies_prepare", "runs_store", "staff_config", "answered_by_text", "history_fit",
+        "summary_write", "with_summary",
     }  # fmt: skip
     assert inspect.isasyncgenfunction(answer_stream)
 

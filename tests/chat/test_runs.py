@@ -119,8 +119,8 @@ async def test_the_runs_of_a_burst_are_stored_with_its_replies() -> None:
     for ws in sockets:
         await frames_until_done(ws)
         await ws.disconnect()
-    count = await database_sync_to_async(Run.objects.filter(answered_by="model").count)()
-    assert count == 5
+    replies = Run.objects.filter(kind="reply", answered_by="model")
+    assert await database_sync_to_async(replies.count)() == 5
 
 
 async def test_stopping_a_reply_keeps_its_text_ends_it_stopped_and_records_the_cost(
