@@ -13,6 +13,7 @@ ERROR_TEXTS: dict[str, str] = {
     "bad_request": "The model provider could not process this conversation.",
     "interrupted": "The answer was interrupted before it finished (the server restarted).",
     "stopped": "Stopped.",
+    "bad_structure": "The model's answer did not have the structure this step needs.",
     "internal": "Something went wrong on our side while answering. Please try again.",
 }
 
