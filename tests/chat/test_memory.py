@@ -67,7 +67,10 @@ def test_the_summary_task_summarises_what_is_left_out_once(settings: Any) -> Non
     assert model_input(history, None)[0]["role"] == "system"
 
 
-async def test_a_reply_in_a_long_conversation_queues_its_summary(settings: Any) -> None:
+async def test_a_reply_in_a_long_conversation_queues_its_summary(
+    settings: Any,
+    celery_worker_process: Any,  # in-process, or a real worker with Redis
+) -> None:
     conversation = await database_sync_to_async(long_conversation)(settings, 5)
     _, cookie = await database_sync_to_async(visitor_session)()
     ws = await connect(conversation, cookie)
@@ -75,7 +78,7 @@ async def test_a_reply_in_a_long_conversation_queues_its_summary(settings: Any) 
     await frames_until_done(ws)
     await ws.disconnect()
 
-    for _ in range(500):  # the in-process task runs after the reply's last frame
+    for _ in range(1500):  # the task runs after the reply's last frame
         await conversation.arefresh_from_db()
         if conversation.summary:
             break
