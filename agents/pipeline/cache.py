@@ -69,7 +69,7 @@ def answer_for_question(question: str) -> Hit | None:
     )
     if row is None:
         return None
-    return "l3", _row_entry(row)
+    return "l3", _entry(row)
 
 
 def answer_key(question: str, prompt_label: str, model: str, rules_version: str = "") -> str:
@@ -112,14 +112,15 @@ class _Memory:
 memory = _Memory()
 
 
-def _entry(put: CachePut) -> dict[str, Any]:
+def _entry(answer: CachePut | CachedAnswer) -> dict[str, Any]:
+    """What the memory and shared tiers keep of an answer (to store, or read back)."""
     return {
-        "answer": put.answer,
-        "provider": put.provider,
-        "model": put.model,
-        "tokens_in": put.tokens_in,
-        "tokens_out": put.tokens_out,
-        "cost": str(put.cost) if put.cost is not None else None,
+        "answer": answer.answer,
+        "provider": answer.provider,
+        "model": answer.model,
+        "tokens_in": answer.tokens_in,
+        "tokens_out": answer.tokens_out,
+        "cost": str(answer.cost) if answer.cost is not None else None,
     }
 
 
@@ -147,24 +148,13 @@ def answers_find(keys: set[str], token: str | None, errors: list[str]) -> dict[s
         return found
     try:
         for row in CachedAnswer.objects.filter(key__in=missing, expires_at__gt=timezone.now()):
-            entry = _row_entry(row)
+            entry = _entry(row)
             found[row.key] = ("l3", entry)
             memory.put(row.key, entry)
     except DatabaseError as exc:
         logger.warning("answer cache (l3) unavailable: %s", exc)
         errors.append("l3")
     return found
-
-
-def _row_entry(row: CachedAnswer) -> dict[str, Any]:
-    return {
-        "answer": row.answer,
-        "provider": row.provider,
-        "model": row.model,
-        "tokens_in": row.tokens_in,
-        "tokens_out": row.tokens_out,
-        "cost": str(row.cost) if row.cost is not None else None,
-    }
 
 
 class CacheStage:

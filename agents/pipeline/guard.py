@@ -68,8 +68,9 @@ def guard_assess(text: str, extra: Iterable[CompiledPattern] = ()) -> Verdict:
     patterns = (*default_patterns(), *extra)
     score = 0.0
     matched: list[str] = []
-    hidden = [(h, h.lower()) for _, h in _hidden_texts(text)]
-    hidden_kinds = [kind for kind, _ in _hidden_texts(text)] if hidden else []
+    found = list(_hidden_texts(text))
+    hidden = [(h, h.lower()) for _, h in found]
+    hidden_kinds = [kind for kind, _ in found]
     if "tags" in hidden_kinds:
         score += INVISIBLE_SCORE
     hidden_hit = False
