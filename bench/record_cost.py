@@ -10,16 +10,13 @@ is written to: give it one of its own. Prints the median milliseconds of each wa
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
-import tempfile
 import time
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from dbsetup import migrated_database
+
 STAGES = ("guard", "cache", "route", "retrieve", "tools", "generate", "check")
 
 
@@ -29,26 +26,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=100)
     args = parser.parse_args()
-    tmp = tempfile.TemporaryDirectory(prefix="orion-record-cost-")
-    os.environ.pop("REDIS_URL", None)
-    if args.database_url:
-        os.environ["DATABASE_URL"] = args.database_url
-    else:
-        os.environ.pop("DATABASE_URL", None)
-        os.environ["ORION_SQLITE_PATH"] = str(Path(tmp.name) / "db.sqlite3")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
-    sys.path.insert(0, str(BASE_DIR))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    tmp = migrated_database(args.database_url, "orion-record-cost-")
     from django.db import transaction
 
     from agents.models import Run, Step
     from agents.pipeline import runs_store
     from agents.pipeline.records import CachePut, RunRecord
-
-    call_command("migrate", verbosity=0)
 
     def records(cached: bool) -> list[tuple[int | None, Any, str, str]]:
         out: list[tuple[int | None, Any, str, str]] = []
@@ -101,6 +84,7 @@ def main() -> None:
     for name, values in times.items():
         print(f"{name}: median {statistics.median(values):.1f} ms "
               f"({', '.join(f'{v:.1f}' for v in values)})")  # fmt: skip
+    tmp.cleanup()
 
 
 if __name__ == "__main__":

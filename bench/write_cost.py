@@ -12,14 +12,11 @@ named in the URL is written to: give it one of its own.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from dbsetup import migrated_database
+
 REPLY = "word " * 200
 
 
@@ -29,19 +26,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--replies", type=int, default=100)
     args = parser.parse_args()
-    tmp = tempfile.TemporaryDirectory(prefix="orion-write-cost-")
-    os.environ.pop("REDIS_URL", None)
-    if args.database_url:
-        os.environ["DATABASE_URL"] = args.database_url
-    else:
-        os.environ.pop("DATABASE_URL", None)
-        os.environ["ORION_SQLITE_PATH"] = str(Path(tmp.name) / "db.sqlite3")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
-    sys.path.insert(0, str(BASE_DIR))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    tmp = migrated_database(args.database_url, "orion-write-cost-")
     from django.db import transaction
     from django.utils import timezone
 
@@ -49,7 +34,6 @@ def main() -> None:
     from chat.services.bulk import messages_update
     from chat.services.replies import FINISH_FIELDS
 
-    call_command("migrate", verbosity=0)
     replies = [
         Message.objects.create(
             conversation=Conversation.objects.create(owner_anon=f"bench-{n}"),
@@ -61,7 +45,8 @@ def main() -> None:
 
     def finished() -> tuple[object, ...]:  # FINISH_FIELDS' values for a finished reply
         now = timezone.now()
-        return ("complete", REPLY, "", now, now, 10, 200, None, "sim", "orion-sim-1")
+        return ("complete", REPLY, "", now, now, 10, 200, None, "sim", "orion-sim-1", "model",
+                "chat.system v1")  # fmt: skip
 
     def one_statement() -> None:
         values = finished()
