@@ -160,3 +160,18 @@ def _insert_values(
                 # in is not promised, so they are sorted.
                 out += sorted(row[0] for row in cursor.fetchall())
     return out
+
+
+def pks_present(model: type[models.Model], pks: set[Any]) -> set[Any]:
+    """Which of ``pks`` (integer keys) are rows of ``model`` now: one plain ``SELECT``.
+    (The ORM's ``filter(pk__in=...)`` spent ~400 µs compiling it on every final write.)"""
+    pks = {pk for pk in pks if pk is not None}
+    if not pks:
+        return set()
+    connection = connections[router.db_for_read(model)]
+    table = connection.ops.quote_name(model._meta.db_table)
+    pk = connection.ops.quote_name(model._meta.pk.column)  # type: ignore[union-attr]
+    placeholders = ", ".join(["%s"] * len(pks))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {pk} FROM {table} WHERE {pk} IN ({placeholders})", list(pks))  # noqa: S608
+        return {row[0] for row in cursor.fetchall()}

@@ -17,7 +17,7 @@ from typing import Any
 from django.utils import timezone
 
 from agents.models import Run, Step
-from project.bulk import rows_insert, rows_insert_returning
+from project.bulk import pks_present, rows_insert, rows_insert_returning
 
 
 @dataclass(slots=True)
@@ -132,8 +132,9 @@ def runs_insert(*, finished: list[tuple[int | None, RunRecord, str, str]]) -> No
         return
     # A reply whose conversation (or whose prompt version) was deleted meanwhile keeps its
     # run, unlinked.
-    present = _existing(Run, "message", {m for m, *_ in finished if m is not None})
-    versions = _existing(Run, "prompt_version", {r.prompt_version_id for _, r, *_ in finished})
+    present = pks_present(_related("message"), {m for m, *_ in finished})
+    version_ids = {r.prompt_version_id for _, r, *_ in finished}
+    versions = pks_present(_related("prompt_version"), version_ids)
     ids = rows_insert_returning(
         Run,
         RUN_COLUMNS,
@@ -181,10 +182,7 @@ def runs_insert(*, finished: list[tuple[int | None, RunRecord, str, str]]) -> No
     )
 
 
-def _existing(model: type[Run], relation: str, ids: set[Any]) -> set[Any]:
-    """Which of ``ids`` still exist on the other side of ``model.relation``."""
-    ids.discard(None)
-    if not ids:
-        return set()
-    related = model._meta.get_field(relation).related_model
-    return set(related._default_manager.filter(pk__in=ids).values_list("pk", flat=True))  # type: ignore[union-attr]
+def _related(relation: str) -> Any:
+    """The model on the other side of ``Run.relation`` (the chat's ``Message`` is not
+    imported here: the chat depends on the pipeline, not the other way round)."""
+    return Run._meta.get_field(relation).related_model
