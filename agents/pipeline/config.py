@@ -52,11 +52,6 @@ class CompiledPattern:
     score: float
     needles: tuple[str, ...] = ()  # lower-cased; the regex is tried only if one is present
 
-    def search(self, text: str, lowered: str) -> bool:
-        if self.needles and not any(needle in lowered for needle in self.needles):
-            return False
-        return self.regex.search(text) is not None
-
 
 @dataclass(frozen=True, slots=True)
 class StaffConfig:

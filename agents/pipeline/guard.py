@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 from django.conf import settings
 
@@ -65,21 +65,21 @@ def guard_assess(text: str, extra: Iterable[CompiledPattern] = ()) -> Verdict:
         return Verdict("block", BLOCK_AT, reason="empty")
     if len(text) > settings.ORION_MAX_MESSAGE_CHARS:
         return Verdict("block", BLOCK_AT, reason="too_long")
-    patterns = (*default_patterns(), *extra)
+    patterns = _pattern_set(tuple(extra))
     score = 0.0
     matched: list[str] = []
     found = list(_hidden_texts(text))
-    hidden = [(h, h.lower()) for _, h in found]
+    hidden = [(h, patterns.candidates(h.lower())) for _, h in found]
     hidden_kinds = [kind for kind, _ in found]
     if "tags" in hidden_kinds:
         score += INVISIBLE_SCORE
     hidden_hit = False
-    lowered = text.lower()
-    for pattern in patterns:
-        if pattern.search(text, lowered):
+    candidates = patterns.candidates(text.lower())
+    for index, pattern in enumerate(patterns.patterns):
+        if index in candidates and pattern.regex.search(text):
             matched.append(pattern.name)
             score += pattern.score
-        elif any(pattern.search(h, low) for h, low in hidden):
+        elif any(index in near and pattern.regex.search(h) for h, near in hidden):
             matched.append(pattern.name)
             score += pattern.score
             hidden_hit = True
@@ -87,6 +87,38 @@ def guard_assess(text: str, extra: Iterable[CompiledPattern] = ()) -> Verdict:
         score += HIDDEN_BONUS
     decision = "block" if score >= BLOCK_AT else "flag" if score >= FLAG_AT else "allow"
     return Verdict(decision, round(score, 3), tuple(matched), hidden=tuple(hidden_kinds))
+
+
+@dataclass(frozen=True)
+class _PatternSet:
+    """Patterns, and which of them a text's words make worth trying: a pattern with
+    ``needles`` is tried only on text holding one of them (each needle is looked for once
+    per text, not once per pattern that has it)."""
+
+    patterns: tuple[CompiledPattern, ...]
+    always: frozenset[int]  # patterns without needles
+    needles: tuple[tuple[str, frozenset[int]], ...]  # each needle, the patterns it opens
+
+    def candidates(self, lowered: str) -> frozenset[int]:
+        out = self.always
+        for needle, opens in self.needles:
+            if needle in lowered:
+                out = out | opens
+        return out
+
+
+@lru_cache(maxsize=16)
+def _pattern_set(extra: tuple[CompiledPattern, ...]) -> _PatternSet:
+    patterns = (*default_patterns(), *extra)
+    opens: dict[str, set[int]] = {}
+    for index, pattern in enumerate(patterns):
+        for needle in pattern.needles:
+            opens.setdefault(needle, set()).add(index)
+    return _PatternSet(
+        patterns,
+        frozenset(i for i, p in enumerate(patterns) if not p.needles),
+        tuple((needle, frozenset(indexes)) for needle, indexes in opens.items()),
+    )
 
 
 def _hidden_texts(text: str) -> Iterator[tuple[str, str]]:
