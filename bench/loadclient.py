@@ -153,6 +153,7 @@ class ChatSpec:
     conversation: str
     text: str
     port: int = 0  # the server process this chat talks to (0: the worker's port)
+    delay: float = 0.0  # seconds after the shared instant at which it sends
 
 
 async def _finish(
@@ -336,9 +337,13 @@ async def _ws_run(
         readers = [asyncio.create_task(_ws_read(ws, result)) for ws, result, _ in sockets]
         await _sleep_until(start_at)
         cpu0 = time.process_time()
-        for ws, result, payload in sockets:
-            result.t_send = time.monotonic()
-            await ws.send(payload)  # a text frame, like htmx's ws-send
+        if any(spec.delay for spec in chats):
+            delays = {id(r): spec.delay for spec, r in zip(chats, report.results, strict=True)}
+            await _send_spread(sockets, delays, start_at)
+        else:
+            for ws, result, payload in sockets:
+                result.t_send = time.monotonic()
+                await ws.send(payload)  # a text frame, like htmx's ws-send
         if sockets:
             report.send_spread_s = time.monotonic() - start_at
         await _finish(report, readers, start_at, timeout, cpu0, "no final frame")
@@ -348,6 +353,16 @@ async def _ws_run(
         closing = [ws.close() for ws, _, _ in sockets]
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True), timeout=10)
+
+
+async def _send_spread(
+    sockets: list[tuple[Any, StreamResult, str]], delays: dict[int, float], start_at: float
+) -> None:
+    """Each chat sends ``delays[id(its result)]`` seconds after the shared instant."""
+    for ws, result, payload in sorted(sockets, key=lambda s: delays[id(s[1])]):
+        await _sleep_until(start_at + delays[id(result)])
+        result.t_send = time.monotonic()
+        await ws.send(payload)
 
 
 # --- idle pages: sockets opened, then left alone (bench/idle.py) ----------------------------

@@ -1,8 +1,10 @@
 """The answer pipeline's workloads for ``bench/run.py --workload``.
 
 - ``repeated``: a few questions, each asked once before the timed run (so the answers are
-  cached), then ``--streams`` chats asking them again at one instant: the hit rate, the
-  time from send to the whole answer on the page, and the tokens and money not spent.
+  cached), then ``--streams`` chats asking them again at one instant (or, with
+  ``--arrivals S``, each at its own random moment within S seconds, as people using it
+  at the same time would): the hit rate, the time from send to the whole answer on the
+  page, and the tokens and money not spent.
 - ``failover``: two model servers as two providers; the first breaks ``--drop-rate`` of its
   streams halfway, the second continues them. Every reply must complete; the report gives
   how much longer a continued reply took than one that was not.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -61,6 +64,14 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         default=0.3,
         help="failover: share of the first provider's streams broken (0.3)",
     )
+    group.add_argument(
+        "--arrivals",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="repeated: each chat sends at its own random moment within SECONDS of the "
+        "start (uniform, fixed seed) instead of all at one instant (0)",
+    )
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -79,20 +90,25 @@ def runs_summary(bench: Bench) -> dict[str, Any]:
     return dict(json.loads(out.read_text()))
 
 
-def timed(bench: Bench, texts: list[str]) -> PhaseResult:
+def timed(bench: Bench, texts: list[str], arrivals: float = 0.0) -> PhaseResult:
     chats = bench.setup(texts)
+    moments = random.Random(1)  # noqa: S311 - a load's timing, not a secret
+    for chat in chats:
+        chat.delay = moments.uniform(0.0, arrivals) if arrivals else 0.0
     bench.wait_quiet()
     worker_args: list[tuple[Any, ...]] = [
         (part, bench.server_port, float(bench.args.timeout), bench.connect_concurrency("app"))
         for part in bench.split(chats, "app")
     ]
-    return bench.run_phase("app", ws_worker, worker_args)
+    on_start = bench.start_profiler if bench.args.py_spy else None
+    return bench.run_phase("app", ws_worker, worker_args, on_start=on_start)
 
 
 def run_repeated(bench: Bench) -> Callable[[], None]:
     args = bench.args
     bench.warmup_texts = lambda: list(QUESTIONS)  # type: ignore[method-assign]
-    app = timed(bench, [QUESTIONS[i % len(QUESTIONS)] for i in range(args.streams)])
+    texts = [QUESTIONS[i % len(QUESTIONS)] for i in range(args.streams)]
+    app = timed(bench, texts, args.arrivals)
     summary = runs_summary(bench)
     bench.stop_servers()
     return partial(report_repeated, args, app, summary)
@@ -102,10 +118,12 @@ def report_repeated(args: argparse.Namespace, app: PhaseResult, summary: dict[st
     ttft = app.ttft_ms()
     done = app.duration_ms()
     hits = summary["by"].get("cache", 0)
-    print(f"\nrepeated questions: {len(QUESTIONS)} asked once, then {args.streams} at once; "
+    when = f"within {args.arrivals:g} s" if args.arrivals else "at once"
+    print(f"\nrepeated questions: {len(QUESTIONS)} asked once, then {args.streams} {when}; "
           f"answered by {summary['by']}, cache tiers {summary['hits']}")  # fmt: skip
     print(
-        f"bench-repeated: streams={args.streams} completed={len(app.completed)} "
+        f"bench-repeated: streams={args.streams} arrivals_s={args.arrivals:g} "
+        f"completed={len(app.completed)} "
         f"hit_rate={hits / args.streams:.3f} ttft_p50_ms={percentile(ttft, 0.5):.1f} "
         f"ttft_p95_ms={percentile(ttft, 0.95):.1f} done_p95_ms={percentile(done, 0.95):.1f} "
         f"saved_tokens={summary['saved_tokens']} saved_cost={summary['saved_cost']}",
