@@ -75,7 +75,9 @@ def guard_assess(text: str, extra: Iterable[CompiledPattern] = ()) -> Verdict:
         score += INVISIBLE_SCORE
     hidden_hit = False
     candidates = patterns.candidates(text.lower())
-    for index, pattern in enumerate(patterns.patterns):
+    tried = candidates.union(*(near for _, near in hidden)) if hidden else candidates
+    for index in sorted(tried):  # in the patterns' order
+        pattern = patterns.patterns[index]
         if index in candidates and pattern.regex.search(text):
             matched.append(pattern.name)
             score += pattern.score
