@@ -54,7 +54,8 @@ from procs import (
 )
 
 if TYPE_CHECKING:
-    from run import Bench, Probe
+    from bench_results import Probe
+    from run import Bench
 
 FD_MARGIN = 256  # open files a process needs besides its sockets (libraries, logs, database)
 START_TIMEOUT_S = 120.0  # for the client processes to start

@@ -42,9 +42,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -52,9 +50,19 @@ from urllib.parse import urlsplit, urlunsplit
 
 import idle
 import workloads
+from bench_report import report
+from bench_results import (
+    SETTLE_CPU_PCT,
+    SETTLE_QUIET_S,
+    SETTLE_TIMEOUT_S,
+    PhaseResult,
+    PoolWarmup,
+    Probe,
+    Schedule,
+    percentile,
+)
 from loadclient import (
     ChatSpec,
-    StreamResult,
     Sync,
     WorkerReport,
     api_worker,
@@ -83,172 +91,17 @@ from procs import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = str(BASE_DIR / ".venv" / "bin" / "python")
 MODEL = "orion-sim-1"
-SIM_LATENESS_P99_LIMIT_MS = 10.0
 START_DELAY_S = 0.5  # from "everyone connected" to the shared send instant
 CONNECT_TIMEOUT_S = 180.0
 # Sockets being opened at once, over all client processes: a connection that overflows the
 # server's listen backlog is retried only a second later, so openings are kept well under it.
 CONNECT_CONCURRENCY = 32
-# A client process busier than this (share of one core) may itself be delaying frames.
-CLIENT_PROC_BUSY_PCT = 60.0
-# The pool warm-up: the app keeps an idle model connection this long (aiohttp keep-alive,
-# agents/providers/client.py), so the timed sends must follow the warm burst well within it.
-APP_MODEL_KEEPALIVE_S = 30.0
-POOL_GAP_LIMIT_S = 20.0
 # A pool warm-up chat: one token, due late enough that every request of the burst is still
 # in flight when the last one arrives (a connection freed early would be reused, leaving the
 # pool short). Its conversation is seeded with a title, so it makes no title call (which
 # would carry the same markers).
 POOL_WARM_TTFT_MS = 1500
 POOL_WARM_TEXT = f"bench pool warm-up {{}} [sim:tokens=1][sim:ttft={POOL_WARM_TTFT_MS}]"
-# After the warm burst, the servers count as quiet (its titles done) once the simulator has
-# had no request and streamed nothing, and the servers used under SETTLE_CPU_PCT of a core,
-# for SETTLE_QUIET_S in a row; the harness waits at most SETTLE_TIMEOUT_S for that.
-SETTLE_QUIET_S = 1.0
-SETTLE_CPU_PCT = 10.0
-SETTLE_TIMEOUT_S = 20.0
-
-
-# --- the schedule --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Schedule:
-    ttft_ms: float
-    tokens_per_sec: float
-    tokens: int
-
-    @property
-    def ideal_ttft_ms(self) -> float:
-        return self.ttft_ms
-
-    @property
-    def ideal_duration_ms(self) -> float:
-        """First token at ttft, then one token every 1/rate s: the last is due at this time."""
-        return self.ttft_ms + max(self.tokens - 1, 0) * 1000.0 / self.tokens_per_sec
-
-
-# --- statistics ----------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Linear-interpolated percentile (numpy's default); nan for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * fraction
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-@dataclass
-class Probe:
-    """CPU clocks read at one instant."""
-
-    at: float
-    server_cpu_s: float
-    sim_cpu_s: float
-    machine_busy_s: float
-    machine_total_s: float
-
-
-@dataclass
-class PoolWarmup:
-    """The pool warm-up before the timed run (``chats == 0``: none, the pool was cold)."""
-
-    chats: int = 0
-    burst_s: float = math.nan  # from the burst's first send to its last final frame
-    ttft_p50_ms: float = math.nan  # of the burst's one-token replies
-    settle_s: float = math.nan  # then waiting for the servers and the simulator to go quiet
-    settled: bool = False  # False: still busy after SETTLE_TIMEOUT_S
-    first_done: float = math.nan  # monotonic: the burst's first final frame
-    gap_s: float = math.nan  # from the burst's first final frame to the timed sends
-    pooled: int = -1  # model connections the servers held open just before the sends
-
-    @property
-    def warmed(self) -> bool:
-        return self.chats > 0
-
-
-@dataclass
-class PhaseResult:
-    name: str
-    streams: int
-    wall_s: float  # shared start instant -> last report
-    results: list[StreamResult]
-    reports: list[WorkerReport]
-    before: Probe
-    after: Probe
-    sim_stats: dict[str, Any]
-    server_peak_rss_mb: float = math.nan
-    pool: PoolWarmup | None = None  # the app run's pool warm-up
-
-    @property
-    def completed(self) -> list[StreamResult]:
-        return [r for r in self.results if r.ok]
-
-    def _since_send_ms(self, moment: str) -> list[float]:
-        """Milliseconds from each completed stream's send to its ``moment`` (a ``t_*`` field)."""
-        spans = []
-        for r in self.completed:
-            at = getattr(r, moment)
-            if at is not None and r.t_send is not None:
-                spans.append((at - r.t_send) * 1000.0)
-        return spans
-
-    def ttft_ms(self) -> list[float]:
-        return self._since_send_ms("t_first")
-
-    def ack_ms(self) -> list[float]:
-        """Send to the first frame back (the app: exchange frame, i.e. the message is stored)."""
-        return self._since_send_ms("t_ack")
-
-    def duration_ms(self) -> list[float]:
-        return self._since_send_ms("t_done")
-
-    def frames(self) -> list[float]:
-        return [float(r.frames) for r in self.completed]
-
-    @property
-    def client_cpu_s(self) -> float:
-        return sum(r.cpu_s for r in self.reports)
-
-    @property
-    def client_cpu_pct(self) -> float:
-        """Load-client CPU as percent of one core over the run, summed over its processes."""
-        return 100.0 * self.client_cpu_s / self.wall_s if self.wall_s > 0 else math.nan
-
-    def cpu_pct(self, seconds: float) -> float:
-        return 100.0 * seconds / self.wall_s if self.wall_s > 0 else math.nan
-
-    @property
-    def server_cpu_s(self) -> float:
-        return self.after.server_cpu_s - self.before.server_cpu_s
-
-    @property
-    def sim_cpu_s(self) -> float:
-        return self.after.sim_cpu_s - self.before.sim_cpu_s
-
-    @property
-    def other_cpu_s(self) -> float:
-        """Busy CPU on the machine not accounted for by server, simulator and client."""
-        busy = self.after.machine_busy_s - self.before.machine_busy_s
-        return max(0.0, busy - self.server_cpu_s - self.sim_cpu_s - self.client_cpu_s)
-
-    @property
-    def tokens(self) -> int:
-        return int(self.sim_stats.get("tokens", 0))
-
-    @property
-    def sim_connections(self) -> int:
-        """Connections the simulator saw opened from its reset (just before the start
-        instant) to the end of the run."""
-        return int(self.sim_stats.get("connections", -1))
-
-    def errors(self) -> Counter[str]:
-        # Group similar messages: numbers (ids, seconds) would make each one unique.
-        return Counter(re.sub(r"\d+", "N", r.error) for r in self.results if not r.ok)
 
 
 # --- the harness ---------------------------------------------------------------------------
@@ -706,211 +559,6 @@ class Bench:
             self.log(f"logs kept in {self.tmp}")
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-# --- reporting ---------------------------------------------------------------------------------
-
-
-def fmt(value: float, digits: int = 1) -> str:
-    return "nan" if math.isnan(value) else f"{value:.{digits}f}"
-
-
-def stats_row(label: str, values: Sequence[float], digits: int = 1) -> str:
-    cells = [fmt(percentile(values, q), digits) for q in (0.5, 0.95, 0.99)]
-    cells.append(fmt(max(values) if values else math.nan, digits))
-    return f"  {label:<28}" + "".join(f"{c:>10}" for c in cells)
-
-
-def describe(phase: PhaseResult, schedule: Schedule, warnings: list[str]) -> None:
-    ttft = phase.ttft_ms()
-    duration = phase.duration_ms()
-    print(f"\n== {phase.name}: {phase.streams} streams, {len(phase.completed)} completed")
-    print(f"  {'':<28}{'p50':>10}{'p95':>10}{'p99':>10}{'max':>10}")
-    print(stats_row("first frame back ms", phase.ack_ms()))
-    print(stats_row("ttft ms", ttft))
-    print(stats_row("ttft over ideal ms", [t - schedule.ideal_ttft_ms for t in ttft]))
-    print(stats_row("duration ms", duration, 0))
-    print(stats_row("duration / ideal", [d / schedule.ideal_duration_ms for d in duration], 3))
-    print(stats_row("frames per stream", phase.frames(), 0))
-    errors = phase.errors()
-    for message, count in errors.most_common(5):
-        print(f"  FAILED x{count}: {message}")
-    lateness = phase.sim_stats.get("lateness_ms", {})
-    print(
-        f"  simulator: {phase.sim_stats.get('streams')} streams, {phase.tokens} tokens, "
-        f"{phase.sim_stats.get('errors')} errors; token lateness ms "
-        + " ".join(f"{k}={lateness.get(k)}" for k in ("p50", "p95", "p99", "max"))
-    )
-    if float(lateness.get("p99", 0.0)) > SIM_LATENESS_P99_LIMIT_MS:
-        warnings.append(
-            f"{phase.name}: SIMULATOR p99 lateness {lateness.get('p99')} ms > "
-            f"{SIM_LATENESS_P99_LIMIT_MS:g} ms: the simulator did not keep its schedule, so "
-            "this run measures the machine, not the app"
-        )
-    busy_procs = [(r.worker, 100.0 * r.cpu_s / r.wall_s) for r in phase.reports if r.wall_s > 0]
-    per_proc = ", ".join(f"{pct:.0f}%" for _w, pct in busy_procs)
-    if phase.name == "app":
-        spread = max(r.send_spread_s for r in phase.reports) * 1000
-        connect = max(r.connect_s for r in phase.reports)
-        print(
-            f"  client: all sockets open in {connect:.1f} s, then every send within "
-            f"{spread:.1f} ms of the shared instant"
-        )
-    print(
-        f"  CPU over the run ({phase.wall_s:.2f} s, % of one core): "
-        + (f"server {fmt(phase.cpu_pct(phase.server_cpu_s))}%, " if phase.name == "app" else "")
-        + f"simulator {fmt(phase.cpu_pct(phase.sim_cpu_s))}%, "
-        f"client {fmt(phase.client_cpu_pct)}% ({len(phase.reports)} process(es): {per_proc}), "
-        f"other processes {fmt(phase.cpu_pct(phase.other_cpu_s))}%"
-    )
-    if phase.name == "app" and phase.tokens:
-        print(
-            f"  server: {phase.server_cpu_s * 1000:.0f} ms CPU for {phase.tokens} tokens = "
-            f"{phase.server_cpu_s * 1000 / phase.tokens:.3f} ms/token; "
-            f"peak RSS {phase.server_peak_rss_mb:.1f} MiB"
-        )
-    slow = [(w, pct) for w, pct in busy_procs if pct > CLIENT_PROC_BUSY_PCT]
-    if slow:
-        advice = (
-            "try more --client-procs"
-            if len(phase.reports) < (os.cpu_count() or 1)
-            else "with a process per core already, its timings include the client's own CPU "
-            "contention"
-        )
-        warnings.append(
-            f"{phase.name}: a load-client process used {max(p for _, p in slow):.0f}% of a core: "
-            f"it may be delaying frames; {advice}"
-        )
-    if phase.cpu_pct(phase.other_cpu_s) > 25:
-        warnings.append(
-            f"{phase.name}: other processes used {phase.cpu_pct(phase.other_cpu_s):.0f}% of a core "
-            "during the run: results are noisy"
-        )
-
-
-def describe_pool(phase: PhaseResult, pool: PoolWarmup, warnings: list[str]) -> None:
-    """The model-connection pool at the start instant, and what the run opened."""
-    state = (
-        f"{pool.pooled} connection(s) open at the start; the simulator saw "
-        f"{phase.sim_connections} opened during the run"
-    )
-    if not pool.warmed:
-        print(f"  model pool: cold (--no-warm-pool); {state}")
-        return
-    print(
-        f"  model pool: warmed by {pool.chats} one-token chats at once ({pool.burst_s:.2f} s, "
-        f"quiet {pool.settle_s:.1f} s later), {pool.gap_s:.1f} s before the sends; {state}"
-    )
-    if not pool.settled:
-        warnings.append(
-            f"{phase.name}: the servers were still busy {SETTLE_TIMEOUT_S:g} s after the pool "
-            "warm-up's burst (its titles?): the run started anyway"
-        )
-    if pool.gap_s > POOL_GAP_LIMIT_S:
-        warnings.append(
-            f"{phase.name}: the sends came {pool.gap_s:.1f} s after the pool warm-up, close to "
-            f"the app's {APP_MODEL_KEEPALIVE_S:g} s keep-alive: the pool may have been cold"
-        )
-
-
-def final_line(app: PhaseResult, schedule: Schedule) -> str:
-    ttft_over = [t - schedule.ideal_ttft_ms for t in app.ttft_ms()]
-    ratio = [d / schedule.ideal_duration_ms for d in app.duration_ms()]
-    per_token = app.server_cpu_s * 1000 / app.tokens if app.tokens else math.nan
-    fields = [
-        ("streams", str(app.streams)),
-        ("completed", str(len(app.completed))),
-        ("failed", str(app.streams - len(app.completed))),
-        ("ttft_over_ideal_p50_ms", fmt(percentile(ttft_over, 0.5))),
-        ("ttft_over_ideal_p95_ms", fmt(percentile(ttft_over, 0.95))),
-        ("ttft_over_ideal_p99_ms", fmt(percentile(ttft_over, 0.99))),
-        ("duration_over_ideal_p50", fmt(percentile(ratio, 0.5), 3)),
-        ("frames_per_stream_p50", fmt(percentile(app.frames(), 0.5), 0)),
-        ("server_cpu_ms_per_token", fmt(per_token, 3)),
-        ("peak_rss_mb", fmt(app.server_peak_rss_mb)),
-        ("client_cpu_pct", fmt(app.client_cpu_pct)),
-    ]
-    return "bench: " + " ".join(f"{k}={v}" for k, v in fields)
-
-
-def phase_json(phase: PhaseResult, schedule: Schedule) -> dict[str, Any]:
-    def pcts(values: Sequence[float]) -> dict[str, float]:
-        return {f"p{int(q * 100)}": percentile(values, q) for q in (0.5, 0.95, 0.99)}
-
-    return {
-        "streams": phase.streams,
-        "completed": len(phase.completed),
-        "ttft_ms": pcts(phase.ttft_ms()),
-        "duration_over_ideal": pcts([d / schedule.ideal_duration_ms for d in phase.duration_ms()]),
-        "frames": pcts(phase.frames()),
-        "errors": dict(phase.errors()),
-        "wall_s": phase.wall_s,
-        "server_cpu_s": phase.server_cpu_s,
-        "sim_cpu_s": phase.sim_cpu_s,
-        "client_cpu_s": phase.client_cpu_s,
-        "client_cpu_pct": phase.client_cpu_pct,
-        "other_cpu_s": phase.other_cpu_s,
-        "server_peak_rss_mb": phase.server_peak_rss_mb,
-        "sim_stats": phase.sim_stats,
-        # Connections the simulator saw opened from its reset to the run's end.
-        "sim_connections": phase.sim_connections,
-        "pool_warmed": phase.pool.warmed if phase.pool is not None else None,
-        "pool_warmup": pool_json(phase.pool),
-        # Per stream, in send order within each client process: ms after its send.
-        "per_stream": [
-            {
-                "ack_ms": _ms(r.t_send, r.t_ack),
-                "first_ms": _ms(r.t_send, r.t_first),
-                "done_ms": _ms(r.t_send, r.t_done),
-                "frames": r.frames,
-                "error": r.error,
-            }
-            for r in phase.results
-        ],
-    }
-
-
-def pool_json(pool: PoolWarmup | None) -> dict[str, Any] | None:
-    if pool is None:
-        return None
-    return {k: v for k, v in asdict(pool).items() if k != "first_done"}  # (a clock reading)
-
-
-def _ms(start: float | None, end: float | None) -> float | None:
-    return None if start is None or end is None else round((end - start) * 1000.0, 2)
-
-
-def report(
-    args: argparse.Namespace, app: PhaseResult, baseline: PhaseResult | None, version: str
-) -> None:
-    schedule = Schedule(args.ttft_ms, args.tokens_per_sec, args.tokens)
-    warnings: list[str] = []
-    print(
-        f"\nideal: ttft {schedule.ideal_ttft_ms:g} ms, duration "
-        f"{schedule.ideal_duration_ms:.0f} ms ({schedule.tokens} tokens at "
-        f"{schedule.tokens_per_sec:g}/s); machine: {os.cpu_count()} cores; app code {version}"
-    )
-    describe(app, schedule, warnings)
-    if app.pool is not None:
-        describe_pool(app, app.pool, warnings)
-    if baseline is not None:
-        describe(baseline, schedule, warnings)
-    if args.json is not None:
-        document = {
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "app_code": version,
-            "schedule": asdict(schedule),
-            "app": phase_json(app, schedule),
-            "baseline": phase_json(baseline, schedule) if baseline else None,
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(document, indent=2, default=str))
-    if warnings:
-        print()
-        for warning in warnings:
-            print(f"!!! WARNING: {warning}")
-    print()
-    print(final_line(app, schedule), flush=True)
 
 
 @contextlib.contextmanager

@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench_results import percentile
 from loadclient import ws_worker
 from procs import wait_for_line
 
 if TYPE_CHECKING:
-    from run import Bench, PhaseResult
+    from bench_results import PhaseResult
+    from run import Bench
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = str(BASE_DIR / ".venv" / "bin" / "python")
@@ -72,16 +73,6 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         help="repeated: each chat sends at its own random moment within SECONDS of the "
         "start (uniform, fixed seed) instead of all at one instant (0)",
     )
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = fraction * (len(ordered) - 1)
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def runs_summary(bench: Bench) -> dict[str, Any]:
