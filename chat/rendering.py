@@ -7,7 +7,7 @@ Fragments are Django templates, so autoescaping applies to everything interpolat
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import nh3
@@ -31,7 +31,24 @@ def _markdown() -> MarkdownIt:
     )
 
 
+# Rendered texts kept for when the same text is shown again (a cached answer to a repeated
+# question, every message of a page that reconnects): bench/README.md, "Decisions".
+RENDERED_KEPT = 512
+RENDERED_KEPT_MAX_CHARS = 16_384
+
+
 def render_markdown(text: str) -> SafeString:
+    if len(text) <= RENDERED_KEPT_MAX_CHARS:
+        return _rendered(text)
+    return _render(text)
+
+
+@lru_cache(maxsize=RENDERED_KEPT)
+def _rendered(text: str) -> SafeString:
+    return _render(text)
+
+
+def _render(text: str) -> SafeString:
     html = _markdown().render(text)
     clean = nh3.clean(
         html,
