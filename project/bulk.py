@@ -162,16 +162,28 @@ def _insert_values(
     return out
 
 
-def pks_present(model: type[models.Model], pks: set[Any]) -> set[Any]:
-    """Which of ``pks`` (integer keys) are rows of ``model`` now: one plain ``SELECT``.
-    (The ORM's ``filter(pk__in=...)`` spent ~400 µs compiling it on every final write.)"""
-    pks = {pk for pk in pks if pk is not None}
-    if not pks:
-        return set()
-    connection = connections[router.db_for_read(model)]
-    table = connection.ops.quote_name(model._meta.db_table)
-    pk = connection.ops.quote_name(model._meta.pk.column)  # type: ignore[union-attr]
-    placeholders = ", ".join(["%s"] * len(pks))
+def pks_present(lookups: Sequence[tuple[type[models.Model], set[Any]]]) -> list[set[Any]]:
+    """For each ``(model, pks)`` (integer keys), which of ``pks`` are rows of ``model`` now:
+    one plain ``SELECT`` for all of them (a round trip each, and ~400 µs of the ORM's
+    compiling each, on every final write otherwise)."""
+    found: list[set[Any]] = [set() for _ in lookups]
+    parts: list[str] = []
+    params: list[Any] = []
+    connection = None
+    for index, (model, pks) in enumerate(lookups):
+        wanted = [pk for pk in pks if pk is not None]
+        if not wanted:
+            continue
+        connection = connections[router.db_for_read(model)]
+        table = connection.ops.quote_name(model._meta.db_table)
+        pk = connection.ops.quote_name(model._meta.pk.column)  # type: ignore[union-attr]
+        placeholders = ", ".join(["%s"] * len(wanted))
+        parts.append(f"SELECT {index}, {pk} FROM {table} WHERE {pk} IN ({placeholders})")  # noqa: S608
+        params += wanted
+    if connection is None:
+        return found
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {pk} FROM {table} WHERE {pk} IN ({placeholders})", list(pks))  # noqa: S608
-        return {row[0] for row in cursor.fetchall()}
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for index, pk in cursor.fetchall():
+            found[index].add(pk)
+    return found

@@ -132,9 +132,12 @@ def runs_insert(*, finished: list[tuple[int | None, RunRecord, str, str]]) -> No
         return
     # A reply whose conversation (or whose prompt version) was deleted meanwhile keeps its
     # run, unlinked.
-    present = pks_present(_related("message"), {m for m, *_ in finished})
-    version_ids = {r.prompt_version_id for _, r, *_ in finished}
-    versions = pks_present(_related("prompt_version"), version_ids)
+    present, versions = pks_present(
+        [
+            (_related("message"), {m for m, *_ in finished}),
+            (_related("prompt_version"), {r.prompt_version_id for _, r, *_ in finished}),
+        ]
+    )
     ids = rows_insert_returning(
         Run,
         RUN_COLUMNS,

@@ -7,7 +7,8 @@
   ``INSERT ... RETURNING`` goes out.
 - **Update**: ``bulk_update`` builds a ``CASE`` per field over every row, and an
   ``update()`` per row builds its query each time; here one ``UPDATE`` is prepared and
-  sent once for all rows (``executemany``).
+  sent once for all rows (``executemany``); a burst's conversations get their
+  ``updated_at`` in one plain ``UPDATE`` too.
 
 The columns come from the model, so a new field needs nothing here.
 """
@@ -20,7 +21,7 @@ from django.db import connections, router
 from django.db.models import Field
 from django.utils import timezone
 
-from chat.models import Message
+from chat.models import Conversation, Message
 
 
 def messages_update(fields: list[str], rows: list[tuple[int, tuple[Any, ...]]]) -> None:
@@ -103,3 +104,21 @@ def _insert(connection: Any, fields: list[Field[Any, Any]], messages: list[Messa
         message.pk = pk
         message._state.adding = False
         message._state.db = connection.alias
+
+
+def conversations_touch(conversation_ids: list[Any], now: Any) -> None:
+    """Set ``updated_at`` of the conversations, one plain ``UPDATE`` (the ORM's
+    ``filter().update()`` compiled in ~300 µs on every final write)."""
+    if not conversation_ids:
+        return
+    connection = connections[router.db_for_write(Conversation)]
+    quote = connection.ops.quote_name
+    pk_field = Conversation._meta.pk
+    updated = Conversation._meta.get_field("updated_at")
+    keys = [pk_field.get_db_prep_value(pk, connection) for pk in conversation_ids]  # type: ignore[union-attr]
+    sql = (
+        f"UPDATE {quote(Conversation._meta.db_table)} SET {quote(updated.column)} = %s "  # noqa: S608
+        f"WHERE {quote(pk_field.column)} IN ({', '.join(['%s'] * len(keys))})"  # type: ignore[union-attr]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [updated.get_db_prep_save(now, connection), *keys])

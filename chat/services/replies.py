@@ -16,7 +16,7 @@ from chat.models import Conversation, Message
 from chat.owners import Owner
 from chat.selectors import conversation_get_for_owner, message_list
 from chat.services.admission import lease_holder, lease_holders, leases_release, leases_shared
-from chat.services.bulk import messages_update
+from chat.services.bulk import conversations_touch, messages_update
 from chat.services.sending import ReplyJob
 
 
@@ -82,9 +82,7 @@ def messages_finish(*, finished: list[tuple[ReplyJob, ReplyOutcome]]) -> list[No
             finished=[(job.reply.pk, o.run, o.status, o.error_code)
                       for job, o in finished if o.run is not None]
         )  # fmt: skip
-        Conversation.objects.filter(pk__in=[job.conversation_id for job, _ in finished]).update(
-            updated_at=now
-        )
+        conversations_touch(list({job.conversation_id for job, _ in finished}), now)
     leases_release(job.conversation_id for job, _ in finished)
     return [None] * len(finished)
 

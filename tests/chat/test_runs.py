@@ -152,3 +152,26 @@ async def test_a_run_whose_prompt_version_was_deleted_is_stored_unlinked() -> No
     await database_sync_to_async(runs_store)(finished=[(None, record, "complete", "")])
     run = await Run.objects.aget()
     assert run.prompt_version_id is None and run.outcome == "complete"
+
+
+async def test_each_run_keeps_the_links_that_still_exist_and_loses_the_others() -> None:
+    from agents.models import Prompt, PromptVersion
+    from agents.pipeline import RunRecord, runs_store
+
+    _, cookie, conversation = await visitor()
+    ws = await connect(conversation, cookie)
+    await send(ws, "A question to link a run to")
+    await frames_until_done(ws)
+    await ws.disconnect()
+    _, reply = await replies(conversation)
+    prompt = await Prompt.objects.acreate(key="test.linked")
+    version = await PromptVersion.objects.acreate(prompt=prompt, number=1, text="Be brief.")
+    linked = RunRecord(prompt_version_id=version.pk)
+    unlinked = RunRecord(prompt_version_id=987654)
+    await database_sync_to_async(runs_store)(
+        finished=[(reply.pk, linked, "complete", ""), (876543, unlinked, "complete", "")]
+    )
+    kept = Run.objects.filter(message=reply, prompt_version=version)
+    assert await database_sync_to_async(kept.count)() == 1
+    lost = Run.objects.filter(message__isnull=True, prompt_version__isnull=True)
+    assert await database_sync_to_async(lost.count)() == 1

@@ -113,6 +113,18 @@ def test_finishing_a_reply_releases_the_conversation(conversation: Conversation)
     message_send(owner=VISITOR, conversation=conversation, text="two", ip="1.2.3.4")
 
 
+def test_finishing_replies_moves_their_conversations_up_the_list() -> None:
+    from chat.services import messages_finish
+
+    older, newer = (Conversation.objects.create(owner_anon=VISITOR.anon_id) for _ in range(2))
+    assert list(conversation_list(owner=VISITOR)) == [newer, older]
+    job = message_send(owner=VISITOR, conversation=older, text="back to this", ip="1.2.3.4")
+    before = Conversation.objects.get(pk=older.pk).updated_at
+    messages_finish(finished=[(job, ReplyOutcome(status="complete", content="Answer"))])
+    assert Conversation.objects.get(pk=older.pk).updated_at > before
+    assert list(conversation_list(owner=VISITOR)) == [older, newer]
+
+
 def test_history_skips_failed_replies_and_keeps_order(conversation: Conversation) -> None:
     for role, status, content in [
         ("user", "complete", "q1"),
