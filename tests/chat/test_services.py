@@ -116,7 +116,7 @@ def test_finishing_a_reply_releases_the_conversation(conversation: Conversation)
 def test_finishing_replies_moves_their_conversations_up_the_list() -> None:
     from chat.services import messages_finish
 
-    older, newer = (Conversation.objects.create(owner_anon=VISITOR.anon_id) for _ in range(2))
+    older, newer = (Conversation.objects.create(owner_anon="visitor-1") for _ in range(2))
     assert list(conversation_list(owner=VISITOR)) == [newer, older]
     job = message_send(owner=VISITOR, conversation=older, text="back to this", ip="1.2.3.4")
     before = Conversation.objects.get(pk=older.pk).updated_at
