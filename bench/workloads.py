@@ -17,10 +17,10 @@ import json
 import random
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench_results import percentile
+from harness import BASE_DIR, PYTHON
 from loadclient import ws_worker
 from procs import wait_for_line
 
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from bench_results import PhaseResult
     from run import Bench
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-PYTHON = str(BASE_DIR / ".venv" / "bin" / "python")
 
 QUESTIONS = tuple(
     f"In a sentence or two: {topic}?"
