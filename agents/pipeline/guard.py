@@ -61,11 +61,14 @@ def default_patterns() -> tuple[CompiledPattern, ...]:
 
 def guard_assess(text: str, extra: Iterable[CompiledPattern] = ()) -> Verdict:
     """The guard's verdict on ``text`` with the shipped patterns and ``extra`` ones."""
+    return _assess(text, _pattern_set(tuple(extra)))
+
+
+def _assess(text: str, patterns: _PatternSet) -> Verdict:
     if not text.strip():
         return Verdict("block", BLOCK_AT, reason="empty")
     if len(text) > settings.ORION_MAX_MESSAGE_CHARS:
         return Verdict("block", BLOCK_AT, reason="too_long")
-    patterns = _pattern_set(tuple(extra))
     score = 0.0
     matched: list[str] = []
     found = list(_hidden_texts(text))
@@ -153,9 +156,10 @@ class GuardStage:
     name = "guard"
 
     def prepare(self, contexts: list[ReplyContext], config: StaffConfig) -> None:
+        patterns = _pattern_set(config.guard_patterns)  # once for the burst
         for context in contexts:
             began = time.perf_counter()
-            verdict = guard_assess(context.question, config.guard_patterns)
+            verdict = _assess(context.question, patterns)
             detail: dict[str, object] = {"score": verdict.score}
             if verdict.matches:
                 detail["matches"] = list(verdict.matches)
