@@ -64,6 +64,14 @@ class Probe:
     machine_total_s: float
 
 
+def other_cpu_s(before: Probe, after: Probe, client_cpu_s: float) -> float:
+    """Busy CPU on the machine between two readings, not the servers', the simulator's or
+    the load clients' (``client_cpu_s``)."""
+    busy = after.machine_busy_s - before.machine_busy_s
+    ours = after.server_cpu_s - before.server_cpu_s + after.sim_cpu_s - before.sim_cpu_s
+    return max(0.0, busy - ours - client_cpu_s)
+
+
 @dataclass
 class PoolWarmup:
     """The pool warm-up before the timed run (``chats == 0``: none, the pool was cold)."""
@@ -143,9 +151,7 @@ class PhaseResult:
 
     @property
     def other_cpu_s(self) -> float:
-        """Busy CPU on the machine not accounted for by server, simulator and client."""
-        busy = self.after.machine_busy_s - self.before.machine_busy_s
-        return max(0.0, busy - self.server_cpu_s - self.sim_cpu_s - self.client_cpu_s)
+        return other_cpu_s(self.before, self.after, self.client_cpu_s)
 
     @property
     def tokens(self) -> int:

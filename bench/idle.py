@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from bench_results import other_cpu_s
 from loadclient import ChatSpec, IdleReport, IdleSync, idle_worker
 from procs import (
     SPAWN,
@@ -185,10 +186,8 @@ class IdleResult:
 
     @property
     def other_cpu_s(self) -> float:
-        """Busy CPU on the machine over the window, not the server's, simulator's or clients'."""
-        busy = self.end.machine_busy_s - self.opened.machine_busy_s
-        ours = self.end.server_cpu_s - self.opened.server_cpu_s + self.sim_cpu_s
-        return max(0.0, busy - ours - self.client_cpu_s)
+        """Busy CPU on the machine over the idle window, not ours."""
+        return other_cpu_s(self.opened, self.end, self.client_cpu_s)
 
     @property
     def model_connections(self) -> int:
