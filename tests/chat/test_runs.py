@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from agents.models import GuardPattern, Rule, Run
 from chat.live.generation import reply_stop
 from chat.live.hub import hub
+from chat.models import Message
 from tests.chat.test_consumer import connect, frames_until_done, replies, send, visitor
 from tests.conftest import until
 
@@ -158,12 +159,8 @@ async def test_each_run_keeps_the_links_that_still_exist_and_loses_the_others() 
     from agents.models import Prompt, PromptVersion
     from agents.pipeline import RunRecord, runs_store
 
-    _, cookie, conversation = await visitor()
-    ws = await connect(conversation, cookie)
-    await send(ws, "A question to link a run to")
-    await frames_until_done(ws)
-    await ws.disconnect()
-    _, reply = await replies(conversation)
+    _, _, conversation = await visitor()
+    reply = await Message.objects.acreate(conversation=conversation, role="assistant")
     prompt = await Prompt.objects.acreate(key="test.linked")
     version = await PromptVersion.objects.acreate(prompt=prompt, number=1, text="Be brief.")
     linked = RunRecord(prompt_version_id=version.pk)
