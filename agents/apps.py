@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class AgentsConfig(AppConfig):
@@ -8,3 +9,6 @@ class AgentsConfig(AppConfig):
 
     def ready(self) -> None:
         from agents.pipeline import cache, config  # noqa: F401  (connect their signals)
+        from agents.prompting import prompts_install_shipped
+
+        post_migrate.connect(prompts_install_shipped, sender=self, dispatch_uid="agents-prompts")

@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from agents.admin.runs import fallback_path, prompt_version_link
 from chat.models import Conversation, Message
 
 
@@ -22,19 +23,31 @@ class MessageInline(admin.TabularInline):
         return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
-        return super().get_queryset(request).prefetch_related("runs__steps")
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("runs__steps", "runs__prompt_version__prompt")
+        )
 
     @admin.display(description="Run and steps")
     def runs_shown(self, message: Message) -> str:
-        """Each run of an assistant message: what answered, then its stages in order."""
+        """Each run of an assistant message: what answered, its prompt version, tokens,
+        cost, cache tier and the providers tried, then its stages in order."""
         return format_html_join(
             "",
-            '<div><a href="{}">{} · {}</a>: {}</div>',
+            '<div class="run-summary"><a href="{}">{} · {}</a> · {} · {} → {} tokens · '
+            "${} · cache: {} · tried: {}<br>{}</div>",
             (
                 (
                     reverse("admin:agents_run_change", args=[run.pk]),
                     run.answered_by or "—",
                     run.outcome,
+                    prompt_version_link(run.prompt_version),
+                    run.tokens_in,
+                    run.tokens_out,
+                    run.cost,
+                    run.cache_tier or "—",
+                    fallback_path(run.steps.all()),
                     " → ".join(
                         f"{s.name} {s.outcome} ({s.duration_ms:.1f} ms)"
                         for s in sorted(run.steps.all(), key=lambda s: s.position)

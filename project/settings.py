@@ -326,6 +326,8 @@ ORION_CACHE_L1_SIZE = env_int("ORION_CACHE_L1_SIZE", 2000, minimum=1)
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 ORION_MODEL = env_str("ORION_MODEL", "orion-sim-1")
+# The name prompts give the assistant (the `{assistant_name}` placeholder).
+ORION_ASSISTANT_NAME = env_str("ORION_ASSISTANT_NAME", "Orion")
 ORION_PROVIDER_NAME = env_str("ORION_PROVIDER_NAME", "openai-compatible")
 ORION_MODEL_TIMEOUT = env_float("ORION_MODEL_TIMEOUT", 60.0, minimum=1.0)
 ORION_MODEL_CONNECT_TIMEOUT = env_float("ORION_MODEL_CONNECT_TIMEOUT", 5.0, minimum=0.1)

@@ -166,11 +166,16 @@ class CacheStage:
         began = time.perf_counter()
         wanted: dict[str, list[ReplyContext]] = {}
         for context in contexts:
-            if context.provider is None or not context.first_turn or context.flagged:
+            if (
+                context.provider is None
+                or not context.first_turn
+                or context.flagged
+                or context.run.kind != "reply"
+            ):
                 reason = "offline" if context.provider is None else "not_cacheable"
                 context.run.step(self.name, began, "skip", {"reason": reason})
                 continue
-            label = context.system_prompt.label if context.system_prompt else ""
+            label = context.system_prompt.cache_label if context.system_prompt else ""
             context.cache_key = answer_key(
                 context.question, label, context.provider.model, config.rules_version
             )

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from agents.models import GuardPattern, PromptVersion, Provider, Rule
+from agents.placeholders import placeholder_values, prompt_render
 from agents.providers import ProviderConfig, provider_from_row
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,20 @@ class PublishedPrompt:
     version_id: int | None
     label: str  # "chat.system v3"
     text: str
+
+    def rendered(self) -> str:
+        """The text as sent, its placeholders filled in."""
+        return prompt_render(self.text, placeholder_values()) if "{" in self.text else self.text
+
+    @property
+    def cache_label(self) -> str:
+        """What cached answers to it are keyed by: the version, and the day if the text
+        names it (yesterday's answers are not today's)."""
+        return (
+            f"{self.label} {placeholder_values()['today']}"
+            if "{today}" in self.text
+            else self.label
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +134,9 @@ def _load(token: str) -> StaffConfig:
     prompts = shipped_prompts()
     prompts.update(
         (v.prompt.key, PublishedPrompt(v.prompt.key, v.pk, v.label, v.text))
-        for v in PromptVersion.objects.filter(published=True).select_related("prompt")
+        for v in PromptVersion.objects.filter(state=PromptVersion.State.PUBLISHED).select_related(
+            "prompt"
+        )
     )
     rules = tuple(
         CompiledRule(rule.name, regex, rule.answer)

@@ -67,7 +67,7 @@ def model_input(
     """The messages sent to the model: the system prompt, then the conversation."""
     if system_prompt is None:
         return list(history)
-    return [{"role": "system", "content": system_prompt.text}, *history]
+    return [{"role": "system", "content": system_prompt.rendered()}, *history]
 
 
 def usage_estimate(messages: list[dict[str, str]], answer_chars: int) -> Usage:

@@ -30,7 +30,7 @@ async def job_complete(step: str, prompt_key: str, text: str, *, max_tokens: int
     if provider is None:
         return None
     prompt = config.prompt(prompt_key)
-    messages = [{"role": "system", "content": prompt.text}, {"role": "user", "content": text}]
+    messages = [{"role": "system", "content": prompt.rendered()}, {"role": "user", "content": text}]
     run = RunRecord(kind="job", answered_by="model", provider=provider.name,
                     model=provider.model, prompt_version_id=prompt.version_id,
                     prompt_label=prompt.label)  # fmt: skip

@@ -15,7 +15,7 @@ from contextlib import aclosing
 from django.utils.module_loading import import_string
 
 from agents.pipeline.check import CheckStage
-from agents.pipeline.config import StaffConfig, staff_config
+from agents.pipeline.config import PublishedPrompt, StaffConfig, staff_config
 from agents.pipeline.errors import AnswerError
 from agents.pipeline.events import AnswerDone, AnswerEvent, TextDelta
 from agents.pipeline.records import RunRecord
@@ -46,11 +46,15 @@ CHECK = CheckStage()
 
 
 def replies_prepare(
-    histories: list[list[dict[str, str]]], *, kind: str = "reply"
+    histories: list[list[dict[str, str]]],
+    *,
+    kind: str = "reply",
+    system_prompt: PublishedPrompt | None = None,
 ) -> list[ReplyContext]:
     """A context for each reply to ``histories`` (each oldest first, ending with the
     person's message), through the synchronous stages. Synchronous (database thread);
-    never raises: a stage that fails is recorded and passed over."""
+    never raises: a stage that fails is recorded and passed over. ``system_prompt``
+    replaces the published one (a preview of a draft)."""
     try:
         config = staff_config()
     except Exception:
@@ -58,7 +62,8 @@ def replies_prepare(
         config = StaffConfig(token="")
     chain = config.providers or tuple(p for p in [configured_provider()] if p is not None)
     breakers = breakers_read(p.name for p in chain) if chain else {}
-    system_prompt = config.prompts.get(SYSTEM_PROMPT)
+    if system_prompt is None:
+        system_prompt = config.prompts.get(SYSTEM_PROMPT)
     contexts = []
     for history in histories:
         run = RunRecord(kind=kind)

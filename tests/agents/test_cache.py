@@ -109,8 +109,8 @@ async def test_publishing_a_prompt_stops_the_old_answers() -> None:
 def _publish(key: str, text: str) -> None:
     prompt, _ = Prompt.objects.get_or_create(key=key)
     number = prompt.versions.count() + 1
-    PromptVersion.objects.filter(prompt=prompt, published=True).update(published=False)
-    PromptVersion.objects.create(prompt=prompt, number=number, text=text, published=True)
+    PromptVersion.objects.filter(prompt=prompt, state="published").update(state="retired")
+    PromptVersion.objects.create(prompt=prompt, number=number, text=text, state="published")
 
 
 async def test_an_expired_answer_is_not_served(settings: Any) -> None:

@@ -10,13 +10,11 @@ import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
-from tempfile import TemporaryDirectory
 from typing import Any
 
 import pytest
 import time_machine
 from asgiref.sync import sync_to_async
-from django.core.cache import caches
 
 from agents.models import Prompt, PromptVersion, Provider
 from agents.pipeline import (
@@ -32,7 +30,6 @@ from agents.pipeline import (
 from agents.providers import breaker_success, breaker_trial, breakers_read
 from agents.simulator import SimulatorConfig, SimulatorThread, run_in_thread, simulated_reply
 from tests.conftest import BASE_DIR, SIM, free_port
-from tests.faults.servers import RedisProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -162,9 +159,9 @@ async def test_when_every_provider_fails_an_earlier_answer_to_the_question_is_gi
 
 def publish_system_prompt(text: str) -> None:
     prompt, _ = Prompt.objects.get_or_create(key="chat.system")
-    PromptVersion.objects.filter(prompt=prompt).update(published=False)
+    PromptVersion.objects.filter(prompt=prompt).update(state="retired")
     PromptVersion.objects.create(prompt=prompt, number=prompt.versions.count() + 1, text=text,
-                                 published=True)  # fmt: skip
+                                 state="published")  # fmt: skip
 
 
 async def test_when_every_provider_fails_with_nothing_cached_the_reply_fails_with_retry() -> None:
@@ -201,21 +198,6 @@ def test_a_rows_key_is_read_from_its_environment_variable_never_stored(
 
 
 # --- across processes ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def shared_cache(settings: Any) -> Iterator[str]:
-    """The Django cache on a Redis of the test's own, as every process would share it."""
-    with TemporaryDirectory() as directory:
-        redis = RedisProcess(directory)
-        try:
-            settings.CACHES = {"default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": redis.url, "KEY_PREFIX": "orion"}}  # fmt: skip
-            yield redis.url
-        finally:
-            caches["default"].close()
-            redis.stop()
 
 
 def in_another_process(redis_url: str, code: str) -> str:
