@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 
 from agents.pipeline.config import CompiledRule, StaffConfig
 from agents.pipeline.stages import ReadyAnswer, ReplyContext
@@ -22,6 +23,15 @@ def rule_answer(rule: CompiledRule, match: re.Match[str], question: str) -> str:
         return rule.answer
 
 
+def rule_first_match(rules: Iterable[CompiledRule], question: str) -> tuple[str, str] | None:
+    """The first of ``rules`` (in order: by priority) matching ``question``, as (its name,
+    its answer filled in); None when none does and a model answers."""
+    for rule in rules:
+        if match := rule.regex.search(question):
+            return rule.name, rule_answer(rule, match, question)
+    return None
+
+
 class RouteStage:
     """Answers with the first matching rule."""
 
@@ -30,14 +40,13 @@ class RouteStage:
     def prepare(self, contexts: list[ReplyContext], config: StaffConfig) -> None:
         for context in contexts:
             began = time.perf_counter()
-            for rule in config.rules:
-                if match := rule.regex.search(context.question):
-                    text = rule_answer(rule, match, context.question)
-                    context.ready = ReadyAnswer(text, answered_by="rule")
-                    context.run.step(self.name, began, "rule", {"rule": rule.name})
-                    break
-            else:
+            found = rule_first_match(config.rules, context.question)
+            if found is None:
                 context.run.step(self.name, began, "pass", {"rules": len(config.rules)})
+                continue
+            name, text = found
+            context.ready = ReadyAnswer(text, answered_by="rule")
+            context.run.step(self.name, began, "rule", {"rule": name})
 
     async def answer(self, context: ReplyContext) -> None:
         return None

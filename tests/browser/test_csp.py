@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Page, Response, expect
 
+from agents.models import Prompt
 from tests.browser.test_chat import UI_TIMEOUT, send, start_conversation, wait_for_reply
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -58,7 +59,11 @@ def test_no_page_breaks_the_content_security_policy(
     assert violations(page) == []
     staff.is_superuser = True
     staff.save()
-    for path in ("", "auth/user/", f"auth/user/{staff.pk}/change/", "chat/conversation/"):
+    prompt = Prompt.objects.get(key="chat.system")
+    for path in ("", "auth/user/", f"auth/user/{staff.pk}/change/", "chat/conversation/",
+                 f"agents/prompt/{prompt.pk}/change/?question=Hi+there",  # a preview streams
+                 f"agents/prompt/{prompt.pk}/diff/", "agents/provider/", "agents/rule/",
+                 "agents/rule/?sentence=hello", "agents/guardpattern/", "agents/run/"):  # fmt: skip
         visit(page, admin + path)
     assert console == []
 
