@@ -129,10 +129,18 @@ TEMPLATES = [
 
 # --- Database ---------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
+# WAL lets readers run while a reply is being written; IMMEDIATE avoids "database is
+# locked" upgrades when two threads write at once (each waits its turn, up to the timeout).
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
 if DATABASE_URL:
     _db = database_from_url(DATABASE_URL)
     if _db["ENGINE"] == "django.db.backends.sqlite3":
         _db["CONN_MAX_AGE"] = None
+        _db["OPTIONS"] = SQLITE_OPTIONS
     if _db["ENGINE"] == "django.db.backends.postgresql":
         _db["OPTIONS"] = {
             "pool": {
@@ -157,13 +165,7 @@ else:
             "NAME": env_str("ORION_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
             # Keep connections: opening one (and its PRAGMAs) costs more than most queries.
             "CONN_MAX_AGE": None,
-            # WAL lets readers run while a reply is being written; IMMEDIATE avoids
-            # "database is locked" upgrades when two threads write at once.
-            "OPTIONS": {
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
+            "OPTIONS": SQLITE_OPTIONS,
             # A file, not memory, so the test suite's server and worker processes share it
             # (they are handed its path); one per test run, so runs never collide.
             "TEST": {"NAME": str(BASE_DIR / f"test-db-{os.getpid()}.sqlite3")},
