@@ -5,7 +5,7 @@ output check) with the version as its prompt, never through the answer cache; th
 is streamed as JSON lines and recorded as a ``Run`` of kind ``preview`` (no conversation).
 
 Lines: ``{"delta": text}`` while the answer arrives, then one ``{"done": true, ...}`` with
-what answered it, or ``{"error": words, "code": code}``.
+what answered it, or ``{"error": words, "code": code}`` (the words meant for staff).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from agents.pipeline import AnswerDone, AnswerError, TextDelta, answer_stream, r
 from agents.pipeline.config import PublishedPrompt
 from agents.pipeline.stages import ReplyContext
 from agents.pipeline.store import runs_store
+from agents.provider_checks import failure_words
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def preview_question_clean(question: str) -> str:
 
 def preview_prepare(*, version: PromptVersion, question: str) -> ReplyContext:
     """The prepared reply of ``version`` to ``question`` (synchronous: database thread)."""
-    prompt = PublishedPrompt(version.prompt.key, version.pk, version.label, version.text)
+    prompt = PublishedPrompt.of(version)
     history = [{"role": "user", "content": question}]
     [context] = replies_prepare([history], kind="preview", system_prompt=prompt)
     return context
@@ -68,7 +69,7 @@ async def preview_lines(context: ReplyContext) -> AsyncIterator[bytes]:
                     done = event
     except AnswerError as exc:
         outcome, code = "failed", exc.code
-        yield _line({"error": exc.user_message, "code": exc.code})
+        yield _line({"error": failure_words(exc.code), "code": exc.code})
     except BaseException:  # the page went away (or a bug): record what there is, then go
         await _record(context, "stopped", "stopped")
         raise

@@ -4,26 +4,29 @@
 - An editor saves a **draft** (one open draft per prompt, edited until submitted) and
   **submits** it for review.
 - A publisher (permission ``agents.publish_prompt``) **publishes** a draft or a submitted
-  version, **sends** a submitted one **back** with a comment, or **rolls back** to any
-  earlier version: it is published again and the current one retired.
+  version, **sends** a submitted one **back** with a comment, or **rolls back** to a
+  version published before: it is published again and the current one retired.
+- Each step names the state its author saw (``prompt_base``): a draft saved, or a version
+  approved, after someone else changed it is refused, never silently overwritten.
 
 Publishing saves a ``PromptVersion``, which tells every server process to reload staff's
-configuration before its next reply (``agents.pipeline.config``); cached answers are keyed
-by the published version, so the old version's stop being served.
+configuration before its next reply (``agents.pipeline.config``). Cached answers are keyed
+by the published version, and a retired version's stored answers are deleted, so the
+degradation ladder cannot serve them either.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
-from django.contrib.auth.models import User as Account
+from django.contrib.auth.models import AnonymousUser, PermissionsMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 
-from agents.models import Prompt, PromptEvent, PromptVersion, Run
+from agents.models import CachedAnswer, Prompt, PromptEvent, PromptVersion, Run
 from agents.placeholders import placeholder_problems
 
 MAX_PROMPT_CHARS = 20_000
@@ -31,22 +34,23 @@ PUBLISH_PERMISSION = "agents.publish_prompt"
 State = PromptVersion.State
 Action = PromptEvent.Action
 User = AbstractBaseUser | AnonymousUser
+PUBLISHING = (Action.PUBLISHED, Action.ROLLED_BACK)
 
 
 class PromptStateError(Exception):
     """A step that does not fit the version's state, in words for staff."""
 
 
-def can_publish(user: User) -> bool:
-    return isinstance(user, Account | AnonymousUser) and user.has_perm(PUBLISH_PERMISSION)
+def prompt_publish_allowed(*, user: User) -> bool:
+    return isinstance(user, PermissionsMixin | AnonymousUser) and user.has_perm(PUBLISH_PERMISSION)
 
 
 def _must_publish(user: User) -> None:
-    if not can_publish(user):
+    if not prompt_publish_allowed(user=user):
         raise PermissionDenied("Only prompt publishers can publish or roll back a prompt.")
 
 
-def prompt_text_clean(key: str, text: str) -> str:
+def prompt_text_clean(*, key: str, text: str) -> str:
     """A prompt's text as stored (line ends made ``\\n``, outer blank space removed);
     raises ``ValidationError`` naming every problem."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
@@ -65,39 +69,97 @@ def prompt_text_clean(key: str, text: str) -> str:
 
 
 def _event(version: PromptVersion, action: str, user: User, note: str = "") -> None:
-    actor = user if isinstance(user, Account) else None
-    PromptEvent.objects.create(version=version, action=action, actor=actor, note=note[:500])
+    actor_id = user.pk if isinstance(user, AbstractBaseUser) else None
+    PromptEvent.objects.create(version=version, action=action, actor_id=actor_id, note=note[:500])
 
 
-def _locked(prompt: Prompt) -> dict[str, PromptVersion]:
-    """The prompt's open and published versions, its row locked for the transaction."""
-    Prompt.objects.select_for_update().filter(pk=prompt.pk).first()
-    versions = prompt.versions.filter(
-        state__in=[State.DRAFT, State.REVIEW, State.PUBLISHED]
-    ).select_related("prompt")
-    return {State.PUBLISHED if v.state == State.PUBLISHED else "open": v for v in versions}
+# --- reading ----------------------------------------------------------------------------------
 
 
-def prompt_open_version(prompt: Prompt) -> PromptVersion | None:
+def prompt_open_version(*, prompt: Prompt) -> PromptVersion | None:
     """The draft or the version in review, if any."""
     return prompt.versions.filter(state__in=PromptVersion.OPEN_STATES).first()
 
 
-def prompt_published(prompt: Prompt) -> PromptVersion | None:
+def prompt_published(*, prompt: Prompt) -> PromptVersion | None:
     return prompt.versions.filter(state=State.PUBLISHED).first()
 
 
+def _base(open_version: PromptVersion | None, published: PromptVersion | None) -> str:
+    if open_version is not None:
+        seen = f"{open_version.state}\n{open_version.note}\n{open_version.text}".encode()
+        return f"v{open_version.pk}:{hashlib.sha256(seen).hexdigest()[:16]}"
+    return f"p{published.pk}" if published is not None else "shipped"
+
+
+def prompt_base(*, prompt: Prompt) -> str:
+    """What a person editing ``prompt`` sees, as a token: the open version and its text
+    and state, else the published version. A step is taken only on the state it names."""
+    return _base(prompt_open_version(prompt=prompt), prompt_published(prompt=prompt))
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRow:
+    version: PromptVersion
+    replies: int
+    was_published: bool  # published at some time: it can be rolled back to
+
+
+def prompt_history(*, prompt: Prompt) -> list[VersionRow]:
+    """Every version, newest first, with its events and how many replies it answered."""
+    published_once = PromptEvent.objects.filter(version=OuterRef("pk"), action__in=PUBLISHING)
+    versions = (
+        prompt.versions.select_related("author", "prompt")
+        .prefetch_related(Prefetch("events", queryset=PromptEvent.objects.select_related("actor")))
+        .annotate(
+            replies=Count("runs", filter=Q(runs__kind=Run.Kind.REPLY)),
+            was_published=Exists(published_once),
+        )
+        .order_by("-number")
+    )
+    return [VersionRow(v, v.replies, v.was_published) for v in versions]  # type: ignore[attr-defined]
+
+
+def prompt_versions_compare(
+    *, prompt: Prompt, old_id: str, new_id: str
+) -> tuple[list[PromptVersion], PromptVersion | None, PromptVersion | None]:
+    """All versions, and the two to compare (by default the published one and the newest)."""
+    versions = list(prompt.versions.select_related("prompt").order_by("-number"))
+    by_id = {str(v.pk): v for v in versions}
+    published = next((v for v in versions if v.published), None)
+    new = by_id.get(new_id) or (versions[0] if versions else None)
+    return versions, by_id.get(old_id) or published, new
+
+
+# --- the steps --------------------------------------------------------------------------------
+
+
+def _locked(prompt: Prompt, base: str | None) -> tuple[PromptVersion | None, PromptVersion | None]:
+    """The open and published versions, the prompt's row locked for the transaction;
+    raises ``PromptStateError`` when they are not what ``base`` says the person saw."""
+    Prompt.objects.select_for_update().filter(pk=prompt.pk).first()
+    live = prompt.versions.exclude(state=State.RETIRED).select_related("prompt")
+    found = {v.state: v for v in live}
+    open_version = found.get(State.DRAFT) or found.get(State.REVIEW)
+    published = found.get(State.PUBLISHED)
+    if base is not None and base != _base(open_version, published):
+        raise PromptStateError(
+            "Someone changed this prompt since you opened the page. Reload it to see their "
+            "version; copy your text first if you want to keep it."
+        )
+    return open_version, published
+
+
 def prompt_draft_save(
-    *, prompt: Prompt, text: str, note: str, user: User
+    *, prompt: Prompt, text: str, note: str, user: User, base: str | None = None
 ) -> tuple[PromptVersion | None, bool]:
     """Save ``text`` as the prompt's draft (a new version when there is none). Returns the
     draft (None when there is none and the text is the published one) and whether
     anything changed."""
-    text = prompt_text_clean(prompt.key, text)
+    text = prompt_text_clean(key=prompt.key, text=text)
     note = note.strip()[:200]
     with transaction.atomic():
-        found = _locked(prompt)
-        draft, published = found.get("open"), found.get(State.PUBLISHED)
+        draft, published = _locked(prompt, base)
         if draft is not None and (draft.text, draft.note) == (text, note):
             return draft, False
         if draft is not None and draft.state == State.REVIEW:
@@ -111,7 +173,7 @@ def prompt_draft_save(
             last = prompt.versions.order_by("-number").values_list("number", flat=True).first()
             draft = PromptVersion.objects.create(
                 prompt=prompt, number=(last or 0) + 1, text=text, note=note,
-                author=user if isinstance(user, Account) else None,
+                author_id=user.pk if isinstance(user, AbstractBaseUser) else None,
             )  # fmt: skip
         else:
             draft.text, draft.note = text, note
@@ -120,9 +182,12 @@ def prompt_draft_save(
     return draft, True
 
 
-def prompt_draft_submit(*, version: PromptVersion, user: User, note: str = "") -> PromptVersion:
+def prompt_draft_submit(
+    *, version: PromptVersion, user: User, note: str = "", base: str | None = None
+) -> PromptVersion:
     """Ask a publisher to review the draft ``version``."""
     with transaction.atomic():
+        _locked(version.prompt, base)
         version = _fresh(version)
         if version.state != State.DRAFT:
             raise PromptStateError(
@@ -134,13 +199,16 @@ def prompt_draft_submit(*, version: PromptVersion, user: User, note: str = "") -
     return version
 
 
-def prompt_version_send_back(*, version: PromptVersion, user: User, comment: str) -> PromptVersion:
+def prompt_version_send_back(
+    *, version: PromptVersion, user: User, comment: str, base: str | None = None
+) -> PromptVersion:
     """Return a version in review to its editor as a draft, with what to change."""
     _must_publish(user)
     comment = comment.strip()
     if not comment:
         raise ValidationError("Say what should change: a version is sent back with a comment.")
     with transaction.atomic():
+        _locked(version.prompt, base)
         version = _fresh(version)
         if version.state != State.REVIEW:
             raise PromptStateError(f"{version.label} is not in review.")
@@ -150,10 +218,13 @@ def prompt_version_send_back(*, version: PromptVersion, user: User, comment: str
     return version
 
 
-def prompt_version_publish(*, version: PromptVersion, user: User, note: str = "") -> PromptVersion:
+def prompt_version_publish(
+    *, version: PromptVersion, user: User, note: str = "", base: str | None = None
+) -> PromptVersion:
     """Publish a draft or a version in review (approving it); the published one retires."""
     _must_publish(user)
     with transaction.atomic():
+        _locked(version.prompt, base)
         version = _fresh(version)
         if version.state not in PromptVersion.OPEN_STATES:
             raise PromptStateError(
@@ -164,67 +235,124 @@ def prompt_version_publish(*, version: PromptVersion, user: User, note: str = ""
     return version
 
 
-def prompt_version_rollback(*, version: PromptVersion, user: User) -> PromptVersion:
-    """Publish the retired ``version`` again; the published one retires."""
+def prompt_version_rollback(
+    *, version: PromptVersion, user: User
+) -> tuple[PromptVersion, PromptVersion | None]:
+    """Publish the retired ``version`` again; returns it and the version it replaced."""
     _must_publish(user)
     with transaction.atomic():
+        _, current = _locked(version.prompt, None)
         version = _fresh(version)
-        if version.state != State.RETIRED:
+        if (
+            version.state != State.RETIRED
+            or not version.events.filter(action__in=PUBLISHING).exists()
+        ):
             raise PromptStateError(
-                f"{version.label} is {version.get_state_display()}; only a retired version "
-                "can be rolled back to."
+                f"{version.label} is {version.get_state_display()}; only a version that was "
+                "published before can be rolled back to."
             )
         _publish(version, Action.ROLLED_BACK, user, "")
-    return version
+    return version, current
 
 
 def _fresh(version: PromptVersion) -> PromptVersion:
-    _locked(version.prompt)
     return PromptVersion.objects.select_related("prompt").get(pk=version.pk)
 
 
 def _publish(version: PromptVersion, action: str, user: User, note: str) -> None:
-    current = prompt_published(version.prompt)
+    current = prompt_published(prompt=version.prompt)
     if current is not None:
         current.state = State.RETIRED
         current.save(update_fields=["state"])
         _event(current, Action.RETIRED, user, f"replaced by v{version.number}")
+        CachedAnswer.objects.filter(prompt_version=current.label).delete()
     version.state = State.PUBLISHED
     version.save(update_fields=["state"])
     _event(version, action, user, note)
 
 
-@dataclass(frozen=True, slots=True)
-class VersionRow:
-    version: PromptVersion
-    replies: int
+STEPS = ("save", "preview", "submit", "publish", "send_back")
 
 
-def prompt_history(prompt: Prompt) -> list[VersionRow]:
-    """Every version, newest first, with its events and how many replies it answered."""
-    versions = (
-        prompt.versions.select_related("author", "prompt")
-        .prefetch_related(Prefetch("events", queryset=PromptEvent.objects.select_related("actor")))
-        .annotate(replies=Count("runs", filter=Q(runs__kind=Run.Kind.REPLY)))
-        .order_by("-number")
-    )
-    return [VersionRow(v, v.replies) for v in versions]  # type: ignore[attr-defined]
+def prompt_change(
+    *, prompt: Prompt, step: str, text: str, note: str, comment: str, base: str, user: User
+) -> list[str]:
+    """One press of a button on the prompt's page: save the draft (every step but a
+    review's), then submit, publish or send back. Returns what was done, in words."""
+    done: list[str] = []
+    open_version = prompt_open_version(prompt=prompt)
+    if step == "send_back":
+        if open_version is None or open_version.state != State.REVIEW:
+            raise PromptStateError("There is no version in review to send back.")
+        version = prompt_version_send_back(version=open_version, user=user, comment=comment,
+                                           base=base)  # fmt: skip
+        return [f"Sent {version.label} back: {comment.strip()}"]
+    if open_version is None or open_version.state == State.DRAFT:
+        open_version, changed = prompt_draft_save(prompt=prompt, text=text, note=note,
+                                                  user=user, base=base)  # fmt: skip
+        if changed and open_version is not None:
+            done.append(f"Saved the draft {open_version.label}.")
+        base = prompt_base(prompt=prompt)
+    if step in ("publish", "submit") and open_version is None:
+        raise PromptStateError(f"The draft is the published text: there is nothing to {step}.")
+    if step == "publish" and open_version is not None:
+        version = prompt_version_publish(version=open_version, user=user, note=note, base=base)
+        done.append(f"Published {version.label}.")
+    elif step == "submit" and open_version is not None:
+        version = prompt_draft_submit(version=open_version, user=user, note=note, base=base)
+        done.append(f"Submitted {version.label} for review.")
+    return done
+
+
+# --- what a fresh install starts with ---------------------------------------------------------
+
+# What each shipped prompt is for, shown in the admin's list (a blank description is filled).
+DESCRIPTIONS = {
+    "chat.system": "The assistant's instructions, sent before every conversation.",
+    "chat.title": "Asks for a short title for a new conversation from its first message.",
+    "chat.summary": "Asks for a summary of the earlier part of a long conversation.",
+    "structured.repair": "Asks the model to fix JSON that does not match what a step needs.",
+}
 
 
 def prompts_install_shipped(**kwargs: object) -> list[str]:
     """Give every prompt shipped in ``agents/prompts/`` that has no row yet its version 1,
-    published (after each ``migrate``, so a prompt added by an upgrade appears in the
-    admin). A prompt that exists is never touched: a deploy never overwrites staff's work."""
+    published, and a blank description the shipped one. Connected to ``post_migrate``, so
+    a prompt added by an upgrade appears in the admin; skipped while the database is not
+    migrated this far. A prompt's versions are never touched: a deploy never overwrites
+    staff's work."""
     from agents.pipeline.config import shipped_prompts
 
+    using = str(kwargs.get("using") or "default")
+    plan = kwargs.get("plan")
+    if plan is not None and not _migrated(using):
+        return []
     added = []
     for key, shipped in shipped_prompts().items():
-        with transaction.atomic():
-            prompt, created = Prompt.objects.get_or_create(key=key)
+        with transaction.atomic(using=using):
+            prompt, created = Prompt.objects.using(using).get_or_create(key=key)
             if created:
-                PromptVersion.objects.create(
+                version = PromptVersion.objects.using(using).create(
                     prompt=prompt, number=1, text=shipped.text, note="shipped with Orion",
                     state=State.PUBLISHED,
                 )  # fmt: skip
+                PromptEvent.objects.using(using).create(
+                    version=version, action=Action.PUBLISHED, note="shipped with Orion"
+                )
                 added.append(key)
+            if not prompt.description and key in DESCRIPTIONS:
+                Prompt.objects.using(using).filter(pk=prompt.pk).update(
+                    description=DESCRIPTIONS[key]
+                )
     return added
+
+
+def _migrated(using: str) -> bool:
+    """Whether every migration of the agents app is applied (a partial ``migrate`` leaves
+    the tables without the columns this code writes)."""
+    from django.db import connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connections[using])
+    leaves = [node for node in executor.loader.graph.leaf_nodes() if node[0] == "agents"]
+    return all(node in executor.loader.applied_migrations for node in leaves)

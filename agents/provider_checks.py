@@ -51,6 +51,7 @@ FAILURE_WORDS: dict[str, str] = {
 }
 PHASE_WORDS = {OPEN: "open", HALF_OPEN: "half-open"}
 
+LAST_ERROR_WITHIN = timedelta(days=7)  # older failures are not shown as the last error
 CHECK_MESSAGES = [{"role": "user", "content": "Are you there? Answer in one short sentence."}]
 CHECK_MAX_TOKENS = 24
 CHECK_SECONDS = 15.0  # the longest a test may hold the admin page
@@ -95,13 +96,15 @@ def providers_health(
 ) -> dict[str, ProviderHealth]:
     """How each named provider has been doing, in one cache read and two queries whatever
     the number of names: the breaker's phase, the latest failed call recorded in a run's
-    steps, and the failed calls of runs started in the last hour."""
+    steps (within ``LAST_ERROR_WITHIN``), and the failed calls of runs started in the
+    last hour."""
     names = list(names)
     now = timezone.now() if now is None else now
     clock = time.time() if clock is None else clock
     failed = Step.objects.filter(
-        name="generate", outcome__in=FAILURE_WORDS, detail__provider__in=names
-    ).annotate(provider_name=KT("detail__provider"))
+        name="generate", outcome__in=FAILURE_WORDS, detail__provider__in=names,
+        run__started_at__gte=now - LAST_ERROR_WITHIN,  # an index bounds what is read
+    ).annotate(provider_name=KT("detail__provider"))  # fmt: skip
     latest = {
         name: (code, started + timedelta(milliseconds=start_ms))
         for name, code, started, start_ms in failed.annotate(

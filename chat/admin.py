@@ -6,13 +6,20 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from agents.admin.runs import fallback_path, prompt_version_link
+from agents.pipeline import fallback_path, prompt_version_link
 from chat.models import Conversation, Message
 
 
-class MessageInline(admin.TabularInline):
+class MessageInline(admin.StackedInline):
+    """Each message as a block (a table of 13 columns left the text a word wide)."""
+
     model = Message
-    fields = readonly_fields = (
+    fields = (
+        ("role", "status", "answered_by", "model"), "content",
+        ("tokens_in", "tokens_out", "cost", "error_code"),
+        ("created_at", "first_token_at", "done_at"), "runs_shown",
+    )  # fmt: skip
+    readonly_fields = (
         "role", "status", "content", "error_code", "answered_by", "tokens_in", "tokens_out",
         "cost", "model", "created_at", "first_token_at", "done_at", "runs_shown",
     )  # fmt: skip
@@ -71,3 +78,6 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # superusers too: a transcript is a record

@@ -5,6 +5,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+admin.site.site_header = "Orion administration"
+admin.site.site_title = "Orion admin"
+
 urlpatterns = [
     path("", include("chat.urls")),
     path(

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from agents.diffs import text_diff
 from agents.models import Prompt, PromptVersion
 from agents.previews import preview_lines, preview_prepare, preview_question_clean
-from agents.prompting import PromptStateError, prompt_published, prompt_version_rollback
+from agents.prompting import PromptStateError, prompt_version_rollback, prompt_versions_compare
 
 if TYPE_CHECKING:
     from agents.admin.prompts import PromptAdmin
@@ -74,12 +74,11 @@ def rollback_view(model_admin: PromptAdmin) -> View:
             return HttpResponseBadRequest("Choose the version to roll back to.")
         version = get_object_or_404(PromptVersion, pk=version_id, prompt=prompt)
         try:
-            current = prompt_published(prompt)
-            version = prompt_version_rollback(version=version, user=request.user)
+            version, replaced = prompt_version_rollback(version=version, user=request.user)
         except PromptStateError as exc:
             model_admin.message_user(request, str(exc), messages.ERROR)
         else:
-            was = f" (was v{current.number})" if current else ""
+            was = f" (was v{replaced.number})" if replaced else ""
             message = f"Rolled back to {version.label}{was}."
             model_admin.log_change(request, prompt, message)
             model_admin.message_user(request, message, messages.SUCCESS)
@@ -92,12 +91,9 @@ def diff_view(model_admin: PromptAdmin) -> View:
     @require_GET
     def view(request: HttpRequest, prompt_id: int) -> HttpResponse:
         prompt = _prompt(model_admin, request, prompt_id, change=False)
-        versions = list(prompt.versions.order_by("-number"))
-        by_id = {str(v.pk): v for v in versions}
-        published = next((v for v in versions if v.published), None)
-        default_new = versions[0] if versions else None
-        new = by_id.get(request.GET.get("new", "")) or default_new
-        old = by_id.get(request.GET.get("old", "")) or published
+        versions, old, new = prompt_versions_compare(
+            prompt=prompt, old_id=request.GET.get("old", ""), new_id=request.GET.get("new", "")
+        )
         context = {
             **model_admin.admin_site.each_context(request),
             "opts": Prompt._meta,

@@ -5,39 +5,43 @@ The change page's buttons: **Save draft** (``_save_draft``), **Preview** (``_pre
 saves the draft, then the page streams both versions' answers to the sample question),
 **Publish** (``_publish``, publishers only; approves a version in review) or **Submit for
 review** (``_submit``, editors), **Send back** (``_send_back``, with a comment). The
-workflow itself is ``agents.prompting``; the extra pages are in ``prompt_views``.
+workflow itself is ``agents.prompting.prompt_change``; the extra pages are in
+``prompt_views``.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
-from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 
 from agents.admin import prompt_views
 from agents.diffs import text_diff
 from agents.models import Prompt, PromptVersion
+from agents.pipeline.config import shipped_prompts
 from agents.placeholders import DESCRIPTIONS, PLACEHOLDERS
-from agents.previews import preview_question_clean
+from agents.previews import MAX_QUESTION_CHARS, preview_question_clean
 from agents.prompting import (
+    PUBLISHING,
     PromptStateError,
-    can_publish,
-    prompt_draft_save,
-    prompt_draft_submit,
+    prompt_base,
+    prompt_change,
     prompt_history,
     prompt_open_version,
+    prompt_publish_allowed,
     prompt_published,
     prompt_text_clean,
-    prompt_version_publish,
-    prompt_version_send_back,
 )
 
-BUTTONS = ("_save_draft", "_preview", "_publish", "_submit", "_send_back")
+BUTTONS = {"_save_draft": "save", "_preview": "preview", "_publish": "publish",
+           "_submit": "submit", "_send_back": "send_back"}  # fmt: skip
+PREVIEW_SESSION_KEY = "prompt-preview-{}"  # a preview's question, shown once
 
 
 class PromptForm(forms.ModelForm):
@@ -50,13 +54,14 @@ class PromptForm(forms.ModelForm):
         help_text="What this change is for, in a few words (shown in the history).",
     )  # fmt: skip
     question = forms.CharField(
-        label="Sample question", required=False, max_length=4000,
+        label="Sample question", required=False, max_length=MAX_QUESTION_CHARS,
         help_text="Preview answers this with the draft and with the published version.",
     )  # fmt: skip
     comment = forms.CharField(
         label="Comment to the editor", required=False, max_length=500,
         widget=forms.Textarea(attrs={"rows": 2}),
     )  # fmt: skip
+    base = forms.CharField(required=False, widget=forms.HiddenInput)  # what the page showed
 
     class Meta:
         model = Prompt
@@ -65,11 +70,13 @@ class PromptForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         prompt = self.instance
-        open_version = prompt_open_version(prompt) if prompt.pk else None
-        published = prompt_published(prompt) if prompt.pk else None
-        base = open_version or published
-        self.fields["text"].initial = base.text if base else ""
+        open_version = prompt_open_version(prompt=prompt)
+        published = prompt_published(prompt=prompt)
+        shown = open_version or published
+        shipped = shipped_prompts().get(prompt.key)
+        self.fields["text"].initial = shown.text if shown else shipped.text if shipped else ""
         self.fields["note"].initial = open_version.note if open_version else ""
+        self.fields["base"].initial = prompt_base(prompt=prompt)
         if open_version is not None and open_version.state == PromptVersion.State.REVIEW:
             self.fields["text"].disabled = self.fields["note"].disabled = True
             self.fields["text"].help_text = "In review: it can change once it is sent back."
@@ -84,7 +91,7 @@ class PromptForm(forms.ModelForm):
         text: str = self.cleaned_data.get("text") or ""
         if self.fields["text"].disabled:
             return text
-        return prompt_text_clean(self.instance.key, text)
+        return prompt_text_clean(key=self.instance.key, text=text)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -93,6 +100,12 @@ class PromptForm(forms.ModelForm):
                 cleaned["question"] = preview_question_clean(cleaned.get("question") or "")
             except ValidationError as exc:
                 self.add_error("question", exc)
+        if self.data.get("base") != prompt_base(prompt=self.instance):
+            # Said here, not after saving, so the text typed stays in the form.
+            raise ValidationError(
+                "Someone changed this prompt since you opened the page. Copy your text if "
+                "you want to keep it, then reload the page to see their version."
+            )
         return cleaned
 
 
@@ -115,15 +128,23 @@ class PromptAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Prompt]:
+        live = PromptVersion.objects.exclude(state=PromptVersion.State.RETIRED)
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("versions", queryset=live, to_attr="live_versions"))
+        )
+
     @admin.display(description="published")
     def published_label(self, prompt: Prompt) -> str:
-        version = prompt_published(prompt)
-        return f"v{version.number}" if version else "shipped text"
+        found = [v for v in getattr(prompt, "live_versions", []) if v.published]
+        return f"v{found[0].number}" if found else "shipped text"
 
     @admin.display(description="draft")
     def open_label(self, prompt: Prompt) -> str:
-        version = prompt_open_version(prompt)
-        return f"v{version.number} ({version.get_state_display()})" if version else "—"
+        found = [v for v in getattr(prompt, "live_versions", []) if not v.published]
+        return f"v{found[0].number} ({found[0].get_state_display()})" if found else "—"
 
     def get_urls(self) -> list[URLPattern]:
         wrap = self.admin_site.admin_view
@@ -155,17 +176,24 @@ class PromptAdmin(admin.ModelAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _workflow_context(self, request: HttpRequest, prompt: Prompt) -> dict[str, Any]:
-        published = prompt_published(prompt)
-        open_version = prompt_open_version(prompt)
-        question = request.GET.get("question", "")[:4000]
+        published = prompt_published(prompt=prompt)
+        open_version = prompt_open_version(prompt=prompt)
+        shipped = shipped_prompts().get(prompt.key)
+        before = published.text if published else shipped.text if shipped else ""
+        # A preview runs once, for the press of its button: a reload or a link does not
+        # spend model calls again.
+        question = request.session.pop(PREVIEW_SESSION_KEY.format(request.GET.get("preview")), "")
         preview = [v for v in (open_version, published) if v is not None] if question else []
         return {
             "published": published,
+            "published_event": published.events.filter(action__in=PUBLISHING).last()
+            if published else None,
             "open_version": open_version,
-            "can_publish": can_publish(request.user),
-            "diff": text_diff(published.text if published else "", open_version.text)
+            "last_event": open_version.events.select_related("actor").last()
             if open_version else None,
-            "history": prompt_history(prompt),
+            "can_publish": prompt_publish_allowed(user=request.user),
+            "diff": text_diff(before, open_version.text) if open_version else None,
+            "history": prompt_history(prompt=prompt),
             "preview_question": question,
             "preview_versions": [
                 (v, reverse("admin:agents_prompt_preview", args=[prompt.pk, v.pk]))
@@ -175,46 +203,23 @@ class PromptAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Prompt, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
-        action = next((b for b in BUTTONS if b in request.POST), "_save_draft")
+        data = form.cleaned_data
+        step = next((s for b, s in BUTTONS.items() if b in request.POST), "save")
         try:
-            self._step(request, obj, form.cleaned_data, action)
+            done = prompt_change(prompt=obj, step=step, text=data.get("text") or "",
+                                 note=data.get("note") or "", comment=data.get("comment") or "",
+                                 base=data.get("base") or "", user=request.user)  # fmt: skip
         except (PromptStateError, PermissionDenied) as exc:
             self.message_user(request, str(exc), messages.ERROR)
+            return
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
-
-    def _step(
-        self, request: HttpRequest, prompt: Prompt, data: dict[str, Any], action: str
-    ) -> None:
-        user = request.user
-        open_version = prompt_open_version(prompt)
-        in_review = open_version is not None and open_version.state == PromptVersion.State.REVIEW
-        if action == "_send_back":
-            if open_version is None:
-                raise PromptStateError("There is no version in review to send back.")
-            version = prompt_version_send_back(version=open_version, user=user,
-                                               comment=data.get("comment") or "")  # fmt: skip
-            return self._done(request, prompt, f"Sent {version.label} back: {data.get('comment')}")
-        if not in_review:
-            open_version, changed = prompt_draft_save(
-                prompt=prompt, text=data.get("text") or "", note=data.get("note") or "", user=user
-            )
-            if changed and open_version is not None:
-                self._done(request, prompt, f"Saved the draft {open_version.label}.")
-        if action in ("_publish", "_submit") and open_version is None:
-            raise PromptStateError("The draft is the published text: there is nothing to publish.")
-        if action == "_publish" and open_version is not None:
-            version = prompt_version_publish(version=open_version, user=user,
-                                             note=data.get("note") or "")  # fmt: skip
-            self._done(request, prompt, f"Published {version.label}.")
-        elif action == "_submit" and open_version is not None:
-            version = prompt_draft_submit(version=open_version, user=user,
-                                          note=data.get("note") or "")  # fmt: skip
-            self._done(request, prompt, f"Submitted {version.label} for review.")
-
-    def _done(self, request: HttpRequest, prompt: Prompt, message: str) -> None:
-        self.log_change(request, prompt, message)
-        self.message_user(request, message, messages.SUCCESS)
+            return
+        for message in done:
+            self.log_change(request, obj, message)
+            self.message_user(request, message, messages.SUCCESS)
+        if not done and step == "save":
+            self.message_user(request, "Nothing to save: the text is as it was.", messages.INFO)
 
     def construct_change_message(self, request: HttpRequest, form: Any, formsets: Any,
                                  add: bool = False) -> list[dict[str, Any]]:  # fmt: skip
@@ -230,5 +235,7 @@ class PromptAdmin(admin.ModelAdmin):
     def response_change(self, request: HttpRequest, obj: Prompt) -> HttpResponse:
         url = reverse("admin:agents_prompt_change", args=[obj.pk])
         if "_preview" in request.POST:
-            url += "?" + urlencode({"question": request.POST.get("question", "")}) + "#preview"
+            token = secrets.token_urlsafe(8)
+            request.session[PREVIEW_SESSION_KEY.format(token)] = request.POST.get("question", "")
+            url += f"?preview={token}#preview"
         return HttpResponseRedirect(url)

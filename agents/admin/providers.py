@@ -133,8 +133,12 @@ class ProviderAdmin(admin.ModelAdmin):
         rows = list(rows)
         for row, check in zip(rows, providers_test(rows), strict=True):
             level = messages.SUCCESS if check.ok else messages.ERROR
-            self.message_user(request, check.summary, level)
-            self.log_change(request, row, f"Tested the connection: {check.summary}")
+            summary = check.summary
+            if "missing" in (key := provider_key_status(row)):
+                summary += f" (sent without a key: {key})"
+                level = messages.WARNING if check.ok else level
+            self.message_user(request, summary, level)
+            self.log_change(request, row, f"Tested the connection: {summary}")
 
 
 def _health(row: Provider) -> ProviderHealth:

@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import Any
 
 from django.contrib import admin
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from agents.admin.base import ReadOnlyMixin
-from agents.models import CachedAnswer, PromptVersion, Run, Step
-
-
-def prompt_version_link(version: PromptVersion | None) -> SafeString:
-    """The version's row in its prompt's history."""
-    if version is None:
-        return format_html("{}", "—")
-    url = reverse("admin:agents_prompt_change", args=[version.prompt_id])
-    return format_html('<a href="{}#version-{}">{}</a>', url, version.number, version.label)
-
-
-def fallback_path(steps: Iterable[Step]) -> str:
-    """Which providers were tried, in order, and the ladder's tier if it answered:
-    ``sim-a unavailable → sim-b complete`` or ``sim-a unavailable → ladder: cache``."""
-    path = []
-    for step in sorted(steps, key=lambda s: s.position):
-        if step.name == "generate":
-            path.append(f"{step.detail.get('provider', '?')} {step.outcome}")
-        elif step.name == "degrade":
-            path.append(f"ladder: {step.outcome}")
-    return " → ".join(path) or "—"
+from agents.models import CachedAnswer, Run, Step
+from agents.pipeline import fallback_path, prompt_version_link
 
 
 class StepInline(ReadOnlyMixin, admin.TabularInline):
@@ -49,10 +31,22 @@ class RunAdmin(ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "started_at"
     inlines = [StepInline]
     list_select_related = ["prompt_version__prompt"]
+    exclude = ["prompt_version", "message"]  # shown as links below
     readonly_fields = [
-        *(f.name for f in Run._meta.fields if f.name != "prompt_version"),
-        "prompt_version_shown", "fallback",
+        *(f.name for f in Run._meta.fields if f.name not in ("prompt_version", "message")),
+        "message_shown", "prompt_version_shown", "fallback",
     ]  # fmt: skip
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # what replies cost stays countable
+
+    @admin.display(description="message")
+    def message_shown(self, run: Run) -> SafeString:
+        """The reply's transcript (a preview or a job has none)."""
+        if run.message is None:
+            return format_html("{}", "—")
+        url = reverse("admin:chat_conversation_change", args=[run.message.conversation_id])
+        return format_html('<a href="{}">{} in its conversation</a>', url, run.message)
 
     @admin.display(description="prompt version")
     def prompt_version_shown(self, run: Run) -> SafeString:

@@ -6,11 +6,29 @@ from django.db import migrations, models
 
 
 def states_from_published(apps, schema_editor):
-    """The published version stays published; every other one is retired (before this,
-    unpublished versions were not drafts but texts staff chose not to publish)."""
+    """The published version stays published, with a "published" event (so it can be
+    rolled back to later); the newest unpublished version after it becomes the draft;
+    any other unpublished one is retired without such an event (never live, so never
+    rolled back to)."""
     PromptVersion = apps.get_model("agents", "PromptVersion")
-    PromptVersion.objects.filter(published=True).update(state="published")
+    PromptEvent = apps.get_model("agents", "PromptEvent")
+    for version in PromptVersion.objects.filter(published=True):
+        version.state = "published"
+        version.save(update_fields=["state"])
+        PromptEvent.objects.create(version=version, action="published",
+                                   note="published before reviews were recorded")
     PromptVersion.objects.filter(published=False).update(state="retired")
+    for prompt_id in PromptVersion.objects.values_list("prompt_id", flat=True).distinct():
+        versions = PromptVersion.objects.filter(prompt_id=prompt_id).order_by("-number")
+        newest = versions.first()
+        if newest is not None and not newest.published:
+            newest.state = "draft"
+            newest.save(update_fields=["state"])
+
+
+def published_from_states(apps, schema_editor):
+    PromptVersion = apps.get_model("agents", "PromptVersion")
+    PromptVersion.objects.filter(state="published").update(published=True)
 
 
 class Migration(migrations.Migration):
@@ -71,7 +89,26 @@ class Migration(migrations.Migration):
                 max_length=16,
             ),
         ),
-        migrations.RunPython(states_from_published, migrations.RunPython.noop),
+        migrations.AddField(
+            model_name="promptevent",
+            name="actor",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                to=settings.AUTH_USER_MODEL,
+            ),
+        ),
+        migrations.AddField(
+            model_name="promptevent",
+            name="version",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="events",
+                to="agents.promptversion",
+            ),
+        ),
+        migrations.RunPython(states_from_published, published_from_states),
         migrations.RemoveConstraint(
             model_name="promptversion",
             name="prompt_one_published",
@@ -94,25 +131,6 @@ class Migration(migrations.Migration):
                 condition=models.Q(("state__in", ["draft", "review"])),
                 fields=("prompt",),
                 name="prompt_one_open_draft",
-            ),
-        ),
-        migrations.AddField(
-            model_name="promptevent",
-            name="actor",
-            field=models.ForeignKey(
-                blank=True,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                to=settings.AUTH_USER_MODEL,
-            ),
-        ),
-        migrations.AddField(
-            model_name="promptevent",
-            name="version",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="events",
-                to="agents.promptversion",
             ),
         ),
     ]

@@ -7,7 +7,7 @@ guard, the cache and staff's rules may answer there), then each reply is streame
 puts into words; the context's ``run`` records every stage, and ``runs_store`` writes the
 records of a burst with the replies' final update. Modules: ``stages`` (the protocol),
 ``runner``, one module per stage, ``config`` (staff's prompts, rules and patterns),
-``records``, ``store``, ``events``, ``errors``, ``status``, ``titles``.
+``records``, ``store``, ``events``, ``errors``, ``status``, ``titles``, ``summaries``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,12 @@ from agents.pipeline.runner import answer_stream, replies_prepare
 from agents.pipeline.stages import ReplyContext
 from agents.pipeline.status import ModelStatus, model_status
 from agents.pipeline.store import runs_store
+from agents.pipeline.summaries import fallback_path, prompt_version_link
 from agents.pipeline.titles import title_suggest
 
 __all__ = [
+    "fallback_path",
+    "prompt_version_link",
     "OFFLINE_REPLY",
     "AnswerDone",
     "AnswerError",

@@ -38,6 +38,11 @@ class PublishedPrompt:
     label: str  # "chat.system v3"
     text: str
 
+    @classmethod
+    def of(cls, version: PromptVersion) -> PublishedPrompt:
+        """The prompt as ``version`` says it (its ``prompt`` loaded)."""
+        return cls(version.prompt.key, version.pk, version.label, version.text)
+
     def rendered(self) -> str:
         """The text as sent, its placeholders filled in."""
         return prompt_render(self.text, placeholder_values()) if "{" in self.text else self.text
@@ -122,7 +127,8 @@ def _new_token() -> None:
 
 def shipped_prompts() -> dict[str, PublishedPrompt]:
     """The prompts in ``agents/prompts/``: what a prompt says while no version of it is
-    published (a migration publishes them as version 1 on a fresh install)."""
+    published (each is published as version 1 when an install first migrates:
+    ``agents.prompting.prompts_install_shipped``)."""
     return {
         path.stem: PublishedPrompt(path.stem, None, f"{path.stem} shipped",
                                    path.read_text(encoding="utf-8").strip())
@@ -133,7 +139,7 @@ def shipped_prompts() -> dict[str, PublishedPrompt]:
 def _load(token: str) -> StaffConfig:
     prompts = shipped_prompts()
     prompts.update(
-        (v.prompt.key, PublishedPrompt(v.prompt.key, v.pk, v.label, v.text))
+        (v.prompt.key, PublishedPrompt.of(v))
         for v in PromptVersion.objects.filter(state=PromptVersion.State.PUBLISHED).select_related(
             "prompt"
         )
@@ -167,6 +173,17 @@ def _compile(pattern: str, what: str) -> re.Pattern[str] | None:
         return None
 
 
-for _model in (PromptVersion, Rule, GuardPattern, Provider):
+def _version_saved(instance: PromptVersion, **kwargs: Any) -> None:
+    """A draft's save or a submission changes no reply: only a version that is or was
+    published does."""
+    if instance.state not in PromptVersion.OPEN_STATES:
+        staff_config_changed()
+
+
+post_save.connect(_version_saved, sender=PromptVersion, dispatch_uid="config-PromptVersion")
+for _model in (Rule, GuardPattern, Provider):
     post_save.connect(staff_config_changed, sender=_model, dispatch_uid=f"config-{_model}")
-    post_delete.connect(staff_config_changed, sender=_model, dispatch_uid=f"config-del-{_model}")
+for _deleted in (PromptVersion, Rule, GuardPattern, Provider):
+    post_delete.connect(
+        staff_config_changed, sender=_deleted, dispatch_uid=f"config-del-{_deleted}"
+    )

@@ -25,6 +25,8 @@ from agents.providers import ProviderError
 async def _from_cache(context: ReplyContext) -> ReadyAnswer | None:
     if not context.first_turn or context.flagged:  # an answer must not depend on context
         return None
+    if context.run.kind != "reply":  # a preview shows what its prompt says, never a stand-in
+        return None
     hit = await sync_to_async(answer_for_question)(context.question)
     if hit is None:
         return None

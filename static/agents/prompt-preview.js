@@ -16,7 +16,7 @@
       text.textContent += event.delta;
       status.textContent = "Answering…";
     } else if (event.error !== undefined) {
-      status.textContent = event.error;
+      status.textContent = event.code ? "Failed (" + event.code + "): " + event.error : event.error;
       status.dataset.state = "error";
       column.dataset.state = "error";
     } else if (event.done) {
@@ -64,5 +64,16 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-preview]").forEach(run);
+  });
+
+  // Enter in the sample question previews (elsewhere it saves the draft, the form's
+  // first button).
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || !event.target.matches("input[name=question]")) return;
+    var preview = document.querySelector("input[name=_preview]");
+    if (preview) {
+      event.preventDefault();
+      preview.click();
+    }
   });
 })();

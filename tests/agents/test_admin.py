@@ -71,6 +71,7 @@ def test_the_transcript_shows_each_reply_with_its_run_and_steps(
     assert "guard ok (1.2 ms) → cache ok (1.2 ms) → generate ok (1.2 ms)" in page
     assert reverse("admin:agents_run_change", args=[run.pk]) in page
     assert "<b>x</b>" not in page  # what people typed is shown, never run
+    assert 'name="_save"' not in page  # a record, even for a superuser
 
 
 def test_a_run_page_lists_its_steps_and_cannot_be_edited(admin_client: Client) -> None:

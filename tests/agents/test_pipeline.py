@@ -49,7 +49,7 @@ def test_the_pipeline_shows_exactly_its_public_names() -> None:
         "model_status", "ModelStatus", "OFFLINE_REPLY", "title_suggest", "PublishedPrompt",
         "ReplyContext", "RunRecord", "Verdict", "guard_assess", "model_input",
         "replies_prepare", "runs_store", "staff_config", "answered_by_text", "history_fit",
-        "summary_write", "with_summary",
+        "summary_write", "with_summary", "fallback_path", "prompt_version_link",
     }  # fmt: skip
     assert inspect.isasyncgenfunction(answer_stream)
 

@@ -4,8 +4,10 @@ step in the admin's history; a publish seen by another process's next reply."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -20,7 +22,7 @@ from django.test import AsyncClient, Client
 from django.urls import reverse
 
 from agents.models import Prompt, PromptVersion, Run
-from agents.prompting import prompt_draft_save
+from agents.prompting import prompt_base, prompt_draft_save, prompt_version_send_back
 from tests import conftest
 from tests.conftest import BASE_DIR
 
@@ -50,7 +52,12 @@ def page_url(prompt: Prompt) -> str:
 
 
 def post(client: Client, prompt: Prompt, button: str, **data: str) -> Any:
-    fields = {"description": prompt.description, "text": "", "note": "", **data, button: "1"}
+    """Open the prompt's page, then press ``button`` with ``data`` in its fields."""
+    page = client.get(page_url(prompt)).content.decode()
+    found = re.search(r'name="base" value="([^"]*)"', page)
+    base = html.unescape(found.group(1)) if found else ""
+    fields = {"description": Prompt.objects.get(pk=prompt.pk).description, "text": "",
+              "note": "", "base": base, **data, button: "1"}  # fmt: skip
     return client.post(page_url(prompt), fields, follow=True)
 
 
@@ -73,7 +80,7 @@ def test_the_whole_workflow_from_edit_to_roll_back(editor: Client, publisher: Cl
 
     reply = post(editor, prompt, "_preview", text=draft_text, note="warmer",
                  question="What is a lighthouse?")  # fmt: skip
-    assert reply.redirect_chain[-1][0].endswith("?question=What+is+a+lighthouse%3F#preview")
+    assert "?preview=" in reply.redirect_chain[-1][0]
     page = reply.content.decode()
     draft = prompt.versions.get(number=2)
     for version in (draft, prompt.versions.get(number=1)):
@@ -81,6 +88,8 @@ def test_the_whole_workflow_from_edit_to_roll_back(editor: Client, publisher: Cl
         assert f'data-url="{url}"' in page
     assert 'value="What is a lighthouse?"' in page  # the question stays in its field
     assert prompt.versions.count() == 2  # a preview saves the draft, never a new version
+    again = editor.get(reply.redirect_chain[-1][0]).content.decode()
+    assert "data-preview" not in again  # a reload (or a link) spends no model calls
 
     page = post(editor, prompt, "_submit", text=draft_text, note="warmer").content.decode()
     assert "Submitted chat.system v2 for review." in page
@@ -96,6 +105,9 @@ def test_the_whole_workflow_from_edit_to_roll_back(editor: Client, publisher: Cl
     page = post(publisher, prompt, "_send_back", comment="Keep it concise too.").content.decode()
     assert "Sent chat.system v2 back: Keep it concise too." in page
     assert PromptVersion.objects.get(pk=draft.pk).state == State.DRAFT
+    page = editor.get(page_url(prompt)).content.decode()
+    notice = page.split('data-part="sent-back"')[1].split("</p>")[0]
+    assert "Sent back by paul" in notice and "Keep it concise too." in notice
 
     post(editor, prompt, "_submit", text=draft_text + " Stay concise.", note="both")
     page = post(publisher, prompt, "_publish").content.decode()
@@ -104,6 +116,10 @@ def test_the_whole_workflow_from_edit_to_roll_back(editor: Client, publisher: Cl
 
     v1 = prompt.versions.get(number=1)
     assert 'data-action="rollback"' in page and f'value="{v1.pk}"' in page
+    # Enter in a field clicks the form's first button: Save draft, never a roll back.
+    form = page.split('id="prompt_form"')[1]
+    first_button = form.split('type="submit"')[1].split(">")[0]
+    assert 'name="_save_draft"' in first_button
     rollback = reverse("admin:agents_prompt_rollback", args=[prompt.pk])
     assert editor.post(rollback, {"version": v1.pk}).status_code == 403
     assert PromptVersion.objects.get(pk=v1.pk).state == State.RETIRED
@@ -118,6 +134,29 @@ def test_the_whole_workflow_from_edit_to_roll_back(editor: Client, publisher: Cl
         "Submitted chat.system v2 for review.", "Published chat.system v2.",
         "Rolled back to chat.system v1 (was v2).",
     ]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_page_left_open_while_someone_else_changed_the_draft_overwrites_nothing(
+    editor: Client, publisher: Client, django_user_model: type[User]
+) -> None:
+    prompt = Prompt.objects.get(key="chat.system")
+    seen = prompt_base(prompt=prompt)  # both open the page
+    post(editor, prompt, "_save_draft", text="Edith's words.", note="")
+    page = post(publisher, prompt, "_publish", text="Paul's words.", base=seen)
+    assert "Someone changed this prompt since you opened the page" in page.content.decode()
+    assert "Paul&#x27;s words." in page.content.decode()  # the typed text stays in the form
+    draft = prompt.versions.get(number=2)
+    assert (draft.text, draft.state) == ("Edith's words.", State.DRAFT)
+
+    post(editor, prompt, "_submit", text="Edith's words.")
+    reviewed = prompt_base(prompt=prompt)  # paul reads v2 in review...
+    user = django_user_model.objects.get(username="paul")
+    prompt_version_send_back(version=draft, user=user, comment="One more thing.")
+    post(editor, prompt, "_submit", text="Edith's other words.")  # ...which changed since
+    page = post(publisher, prompt, "_publish", base=reviewed)
+    assert "Someone changed this prompt" in page.content.decode()
+    assert prompt.versions.get(number=2).state == State.REVIEW
 
 
 @pytest.mark.django_db
@@ -141,6 +180,23 @@ def test_any_two_versions_are_compared(publisher: Client, django_user_model: typ
     page = publisher.get(url, {"old": v1.pk, "new": v2.pk}).content.decode()
     assert "chat.title v1 → chat.title v2" in page and "<ins>Use</ins>" in page.replace(
         "<ins> Use title case.</ins>", "<ins>Use</ins>")  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_prompt_pages_read_a_fixed_number_of_queries(
+    publisher: Client, django_user_model: type[User], django_assert_max_num_queries: Any
+) -> None:
+    user = django_user_model.objects.get(username="paul")
+    for prompt in Prompt.objects.all():
+        prompt_draft_save(prompt=prompt, text="A draft.", note="", user=user)
+    with django_assert_max_num_queries(12):
+        page = publisher.get(reverse("admin:agents_prompt_changelist")).content.decode()
+    assert page.count("(draft)") == Prompt.objects.count()
+    prompt = Prompt.objects.get(key="chat.system")
+    for n in range(5):
+        prompt_draft_save(prompt=prompt, text=f"Draft {n}.", note=str(n), user=user)
+    with django_assert_max_num_queries(25):
+        publisher.get(page_url(prompt))
 
 
 @pytest.mark.django_db

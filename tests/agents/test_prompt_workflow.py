@@ -8,9 +8,10 @@ import datetime
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
 from agents.diffs import text_diff
-from agents.models import Prompt, PromptEvent, PromptVersion
+from agents.models import CachedAnswer, Prompt, PromptEvent, PromptVersion
 from agents.pipeline.config import staff_config
 from agents.placeholders import PLACEHOLDERS, PlaceholderSpec, placeholder_problems, prompt_render
 from agents.prompting import (
@@ -62,11 +63,14 @@ def test_placeholders_are_filled_when_the_prompt_is_sent(settings: object) -> No
 
 
 def test_a_prompt_text_is_cleaned_or_refused_in_words() -> None:
-    assert prompt_text_clean("chat.system", "  Be kind.\r\nBe brief.  \n") == "Be kind.\nBe brief."
+    assert (
+        prompt_text_clean(key="chat.system", text="  Be kind.\r\nBe brief.  \n")
+        == "Be kind.\nBe brief."
+    )
     for text, words in [("   ", "empty"), ("x" * 20_001, "at most 20,000"),
                         ("Hi {nobody}", "Unknown placeholder {nobody}")]:  # fmt: skip
         with pytest.raises(ValidationError) as caught:
-            prompt_text_clean("chat.system", text)
+            prompt_text_clean(key="chat.system", text=text)
         assert words in " ".join(caught.value.messages)
 
 
@@ -129,7 +133,7 @@ def test_an_editor_drafts_and_submits_and_a_publisher_sends_back_then_publishes(
     editor: User, publisher: User
 ) -> None:
     prompt = system_prompt()
-    v1 = prompt_published(prompt)
+    v1 = prompt_published(prompt=prompt)
     assert v1 is not None
     assert prompt_draft_save(prompt=prompt, text=v1.text, note="", user=editor) == (None, False)
     draft, changed = prompt_draft_save(prompt=prompt, text="Be brief.", note="shorter",
@@ -167,18 +171,69 @@ def test_an_editor_drafts_and_submits_and_a_publisher_sends_back_then_publishes(
 @pytest.mark.django_db
 def test_rolling_back_publishes_an_earlier_version_again(publisher: User) -> None:
     prompt = system_prompt()
-    v1 = prompt_published(prompt)
+    v1 = prompt_published(prompt=prompt)
     assert v1 is not None
     draft, _ = prompt_draft_save(prompt=prompt, text="Version two.", note="", user=publisher)
     assert draft is not None
     prompt_version_publish(version=draft, user=publisher)
-    with pytest.raises(PromptStateError, match="only a retired version"):
+    with pytest.raises(PromptStateError, match="only a version that was published before"):
         prompt_version_rollback(version=draft, user=publisher)
     prompt_version_rollback(version=v1, user=publisher)
     assert staff_config().prompt("chat.system").label == "chat.system v1"
-    history = prompt_history(prompt)
+    history = prompt_history(prompt=prompt)
     assert [(r.version.number, r.version.state) for r in history] == [
         (2, State.RETIRED), (1, State.PUBLISHED)]  # fmt: skip
-    assert [e.action for e in history[1].version.events.all()] == ["retired", "rolled_back"]
+    assert [e.action for e in history[1].version.events.all()] == [
+        "published", "retired", "rolled_back"]  # fmt: skip
     with pytest.raises(PromptStateError, match="only a draft or a version in review"):
         prompt_version_publish(version=v1, user=publisher)
+
+
+@pytest.mark.django_db
+def test_a_retired_versions_stored_answers_are_deleted_so_no_fallback_serves_them(
+    publisher: User,
+) -> None:
+    prompt = system_prompt()
+    v1 = prompt_published(prompt=prompt)
+    assert v1 is not None
+    expires = timezone.now() + datetime.timedelta(days=1)
+    for label in ("chat.system v1", "chat.system v9"):
+        CachedAnswer.objects.create(
+            key=label.replace(" ", "-"), question_key="q", question="q", answer="a",
+            prompt_version=label, expires_at=expires,
+        )  # fmt: skip
+    draft, _ = prompt_draft_save(prompt=prompt, text="Version two.", note="", user=publisher)
+    assert draft is not None
+    prompt_version_publish(version=draft, user=publisher)
+    assert list(CachedAnswer.objects.values_list("prompt_version", flat=True)) == [
+        "chat.system v9"]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_a_version_never_published_cannot_be_rolled_back_to(publisher: User) -> None:
+    prompt = system_prompt()
+    never = PromptVersion.objects.create(prompt=prompt, number=7, text="Unreviewed.",
+                                         state=State.RETIRED)  # fmt: skip
+    with pytest.raises(PromptStateError, match="published before"):
+        prompt_version_rollback(version=never, user=publisher)
+    rows = {r.version.number: r.was_published for r in prompt_history(prompt=prompt)}
+    assert rows == {7: False, 1: True}
+
+
+@pytest.mark.django_db
+def test_a_huge_rewrite_is_shown_line_by_line() -> None:
+    old, new = "a b " * 3000, "c d " * 3000
+    html = str(text_diff(old, new).html)
+    assert html.count("<del>") == 1 and html.count("<ins>") == 1  # whole lines, not words
+
+
+@pytest.mark.django_db
+def test_only_what_replies_use_makes_every_process_reload(publisher: User) -> None:
+    prompt = system_prompt()
+    token = staff_config().token
+    draft, _ = prompt_draft_save(prompt=prompt, text="Draft.", note="", user=publisher)
+    assert draft is not None
+    prompt_draft_submit(version=draft, user=publisher)
+    assert staff_config().token == token  # drafts and reviews change no reply
+    prompt_version_publish(version=draft, user=publisher)
+    assert staff_config().token != token
