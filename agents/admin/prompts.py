@@ -218,7 +218,7 @@ class PromptAdmin(admin.ModelAdmin):
         for message in done:
             self.log_change(request, obj, message)
             self.message_user(request, message, messages.SUCCESS)
-        if not done and step == "save":
+        if not done and step == "save" and "description" not in form.changed_data:
             self.message_user(request, "Nothing to save: the text is as it was.", messages.INFO)
 
     def construct_change_message(self, request: HttpRequest, form: Any, formsets: Any,
