@@ -8,16 +8,20 @@
 - ``Rule``: a question pattern answered from a template, without a model.
 - ``GuardPattern``: a scored prompt-injection pattern added by staff to the shipped ones.
 - ``CachedAnswer``: the database tier of the answer cache.
+- ``Document`` / ``Chunk``: the knowledge base, documents and the passages search reads.
 - ``Run`` / ``Step``: what answered a reply and how, stage by stage: the one source for
   analytics. Written with the reply's final update, never a write per stage.
 """
 
+from agents.models.knowledge import Chunk, Document
 from agents.models.prompts import Prompt, PromptEvent, PromptVersion
 from agents.models.records import CachedAnswer, Run, Step
 from agents.models.staff import GuardPattern, Provider, Rule, validate_key_variable, validate_regex
 
 __all__ = [
     "CachedAnswer",
+    "Chunk",
+    "Document",
     "GuardPattern",
     "Prompt",
     "PromptEvent",
