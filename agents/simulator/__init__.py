@@ -8,7 +8,8 @@ Endpoints (the ``/v1`` prefix is optional; any model name is accepted and echoed
     POST /v1/chat/completions   streamed (SSE over chunked encoding) or not
     GET  /v1/models             the configured model (``orion-sim-1`` by default)
     GET  /v1/models/{id}        any id is "available" and echoed back
-    POST /v1/embeddings         deterministic unit vectors (64 dims unless ``dimensions``)
+    POST /v1/embeddings         a hashed bag of words, L2-normalised (64 dims unless
+                                ``dimensions``): texts sharing words are close
     GET  /sim/stats             requests, streams, tokens (streamed content tokens),
                                 lateness_ms {p50, p95, p99, max}, connections,
                                 active_streams, errors, drops

@@ -39,6 +39,13 @@ _TITLE_STOPWORDS = frozenset(_TITLE_STOPWORD_TEXT.split())
 
 _WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-]*")
 _EMBED_WORD_RE = re.compile(r"\w+")
+_EMBED_STOPWORD_TEXT = """
+    a an the and or but if then so of in on at by for from with to into about as is are
+    was were be been being it its this that these those i you he she we they me my your
+    our their do does did have has had not no can will would should could how what which
+    who when where why there here
+"""
+_EMBED_STOPWORDS = frozenset(_EMBED_STOPWORD_TEXT.split())
 
 
 def content_text(content: Any) -> str:
@@ -202,19 +209,43 @@ def _required_opening(messages: Messages) -> str:
 
 
 def simulated_embedding(text: str, dims: int = EMBEDDING_DIMS) -> list[float]:
-    """Deterministic unit-length vector for ``text``: hashed bag of lower-cased words.
+    """Deterministic unit-length vector for ``text``: a hashed bag of words.
 
-    Texts sharing words get similar vectors, which keeps retrieval-style tests meaningful.
+    Each lower-cased, lightly stemmed word that is not a stop word adds ±1 to one of
+    ``dims`` buckets (bucket and sign from a blake2b hash, stable across processes), and
+    the sum is L2-normalised. Texts sharing words are close, which keeps retrieval tests
+    meaningful. A text with no such words (or whose words cancel out) gets a fixed vector.
     """
     vec = [0.0] * dims
-    words = _EMBED_WORD_RE.findall(text.lower()) or [text]
-    for word in words:
+    for word in _embedding_words(text):
         h = hashlib.blake2b(word.encode(), digest_size=8).digest()
-        vec[int.from_bytes(h[0:3], "big") % dims] += 1.0 if h[3] & 1 else -1.0
-        vec[int.from_bytes(h[4:7], "big") % dims] += 0.5 if h[7] & 1 else -0.5
+        vec[int.from_bytes(h[:4], "big") % dims] += 1.0 if h[4] & 1 else -1.0
     norm = math.sqrt(sum(x * x for x in vec))
-    if norm == 0.0:  # opposite-signed collisions cancelled out: fall back to one hashed axis
-        h = hashlib.blake2b(text.encode(), digest_size=8).digest()
-        vec[int.from_bytes(h, "big") % dims] = 1.0
-        return vec
+    if norm == 0.0:
+        return [1.0] + [0.0] * (dims - 1)
     return [x / norm for x in vec]
+
+
+def _embedding_words(text: str) -> list[str]:
+    """The words ``simulated_embedding`` hashes: lower-cased, stemmed, no stop words."""
+    words = _EMBED_WORD_RE.findall(text.lower())
+    return [_stem(word) for word in words if word not in _EMBED_STOPWORDS]
+
+
+def _stem(word: str) -> str:
+    # Just enough for "stops", "stopping" and "stopped" to meet "stop" ("replies": "reply").
+    if len(word) <= 4:
+        return word
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix):
+            stem = word[: -len(suffix)]
+            # "stopp" -> "stop", while "fall" and "pass" keep their double letter.
+            doubled = len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] not in "lsz"
+            return stem[:-1] if doubled else stem
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("sses", "xes", "zes", "ches", "shes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word

@@ -140,6 +140,23 @@ def test_simulated_embedding_is_a_deterministic_unit_vector() -> None:
     assert simulated_embedding("a lazy dog") != vector
 
 
+def test_simulated_embeddings_put_texts_sharing_words_close() -> None:
+    def cosine(a: str, b: str) -> float:
+        return sum(
+            x * y for x, y in zip(simulated_embedding(a), simulated_embedding(b), strict=True)
+        )
+
+    question = "How do I stop a streaming reply?"
+
+    # Stop words go, and "stopped", "streams", "replies" meet "stop", "stream", "reply".
+    assert cosine(question, "The replies stopped streaming.") == pytest.approx(1.0)
+    assert cosine(question, "Press Stop to end a reply.") > 0.5
+    assert cosine(question, "Change your password on the account page.") < 0.3
+    assert cosine("Press Stop to end a reply.", "press stop to end a reply") == pytest.approx(1)
+    # Nothing but stop words (or nothing at all) is one fixed unit vector.
+    assert simulated_embedding("") == simulated_embedding("of the and") == [1.0] + [0.0] * 63
+
+
 # --- chat completions over HTTP -------------------------------------------------------------
 
 
