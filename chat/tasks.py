@@ -1,21 +1,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from celery import shared_task
 
 from chat.live.titles import conversation_title_update
 from chat.services import conversation_summary_update
-
-# Delivered at least once (acknowledged when done), retried while the broker is away.
-TASK_OPTIONS: dict[str, Any] = {
-    "acks_late": True,
-    "autoretry_for": (ConnectionError,),
-    "retry_backoff": True,
-    "retry_jitter": True,
-    "max_retries": 3,
-}
+from project.tasks import TASK_OPTIONS
 
 
 @shared_task(**TASK_OPTIONS)

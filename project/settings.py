@@ -328,6 +328,9 @@ ORION_CACHE_L1_SIZE = env_int("ORION_CACHE_L1_SIZE", 2000, minimum=1)
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 ORION_MODEL = env_str("ORION_MODEL", "orion-sim-1")
+# Embeddings for the knowledge base's search, from the first provider's /v1/embeddings;
+# empty: keyword search only.
+ORION_EMBEDDINGS_MODEL = env_str("ORION_EMBEDDINGS_MODEL")
 # The name prompts give the assistant (the `{assistant_name}` placeholder).
 ORION_ASSISTANT_NAME = env_str("ORION_ASSISTANT_NAME", "Orion")
 ORION_PROVIDER_NAME = env_str("ORION_PROVIDER_NAME", "openai-compatible")

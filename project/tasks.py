@@ -17,6 +17,15 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+# Delivered at least once (acknowledged when done), retried while the broker is away.
+TASK_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "autoretry_for": (ConnectionError,),
+    "retry_backoff": True,
+    "retry_jitter": True,
+    "max_retries": 3,
+}
+
 
 class _DaemonThreads(Executor):
     """A few daemon threads: a server that stops mid-task is not held up by it (a task
@@ -71,6 +80,17 @@ async def aenqueue(task: Task, *args: Any) -> None:
     running = asyncio.ensure_future(run(task, args))
     _running.add(running)
     running.add_done_callback(_running.discard)
+
+
+def enqueue(task: Task, *args: Any) -> None:
+    """Queue ``task`` from synchronous code (a view, a command), once the transaction
+    around the call commits; without a broker on one of the in-process threads."""
+    from django.db import transaction
+
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        transaction.on_commit(lambda: task.apply_async(args=args))
+    else:
+        transaction.on_commit(lambda: _in_process.submit(_apply, task, args))
 
 
 async def tasks_settle(timeout: float) -> None:

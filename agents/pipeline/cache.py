@@ -32,7 +32,7 @@ from django.db.models.signals import post_delete
 from django.utils import timezone
 
 from agents.models import CachedAnswer
-from agents.pipeline.config import StaffConfig, staff_config_changed
+from agents.pipeline.config import StaffConfig, staff_config_changed, staff_config_current
 from agents.pipeline.records import CachePut
 from agents.pipeline.stages import ReadyAnswer, ReplyContext
 from project.bulk import rows_insert
@@ -44,8 +44,10 @@ _SPACES = re.compile(r"\s+")
 
 
 def knowledge_version() -> str:
-    """The knowledge base's version, part of every key (the knowledge base fills it in)."""
-    return "0"
+    """The knowledge base's version, part of every key: a document ingested again (or
+    removed) stops the answers given before it. Read from the snapshot the burst loaded."""
+    snapshot = staff_config_current()
+    return snapshot.knowledge_version if snapshot is not None else "0"
 
 
 def question_normalise(text: str) -> str:

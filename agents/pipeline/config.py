@@ -1,6 +1,7 @@
 """What staff configure, as one snapshot per process, reloaded when any of it changes.
 
-Published prompts, rules, guard patterns and providers are read from the database once and kept.
+Published prompts, rules, guard patterns, providers and the knowledge base's version are
+read from the database once and kept.
 Every save or delete of one of them sets a new token under ``CONFIG_TOKEN_KEY`` in the
 Django cache (shared by every process where Redis is configured); each batch of replies
 reads the token once and reloads the snapshot when it differs. A publish therefore takes
@@ -21,7 +22,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-from agents.models import GuardPattern, PromptVersion, Provider, Rule
+from agents.models import Document, GuardPattern, PromptVersion, Provider, Rule
 from agents.placeholders import placeholder_values, prompt_render
 from agents.providers import ProviderConfig, provider_from_row
 
@@ -81,6 +82,7 @@ class StaffConfig:
     guard_patterns: tuple[CompiledPattern, ...] = ()
     providers: tuple[ProviderConfig, ...] = ()  # staff's enabled rows, by priority
     rules_version: str = ""  # changes whenever the enabled rules do (part of cache keys)
+    knowledge_version: str = "0"  # changes whenever a document's chunks do (cache keys too)
 
     def prompt(self, key: str) -> PublishedPrompt:
         """The published version of prompt ``key`` (a missing prompt is a deployment bug:
@@ -111,6 +113,12 @@ def staff_config() -> StaffConfig:
         # The cache or the database is away: answer as configured a moment ago.
         logger.warning("staff configuration not re-read; keeping the last one", exc_info=True)
     return snapshot
+
+
+def staff_config_current() -> StaffConfig | None:
+    """The snapshot read last (by the burst being prepared), without asking the cache
+    whether it is still current."""
+    return _snapshot
 
 
 def staff_config_changed(**kwargs: Any) -> None:
@@ -161,8 +169,12 @@ def _load(token: str) -> StaffConfig:
     fingerprint = hashlib.sha256(
         repr([(r.name, r.regex.pattern, r.answer) for r in rules]).encode()
     ).hexdigest()[:16]
+    documents = list(Document.objects.filter(chunk_count__gt=0).order_by("pk")
+                     .values_list("pk", "version"))  # fmt: skip
+    knowledge = hashlib.sha256(repr(documents).encode()).hexdigest()[:16] if documents else "0"
     return StaffConfig(token=token, prompts=prompts, rules=rules, guard_patterns=patterns,
-                       providers=providers, rules_version=fingerprint)  # fmt: skip
+                       providers=providers, rules_version=fingerprint,
+                       knowledge_version=knowledge)  # fmt: skip
 
 
 def _compile(pattern: str, what: str) -> re.Pattern[str] | None:

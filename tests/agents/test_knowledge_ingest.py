@@ -1,0 +1,160 @@
+"""Ingesting documents: from files and folders (``kb_ingest``) and from the admin (upload
+or pasted text), chunks swapped whole, failures in words, the knowledge-base version in
+the answer cache's keys."""
+
+from __future__ import annotations
+
+import time
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+
+from agents.knowledge.extract import MAX_BODY_BYTES
+from agents.knowledge.ingest import document_ingest
+from agents.models import Chunk, Document
+from agents.pipeline.cache import answer_key
+from agents.pipeline.config import staff_config
+
+GUIDE = """# Orion guide
+
+## Stopping an answer
+
+Press Stop, or Esc, to end an answer at once. The text so far stays, marked stopped.
+
+## Sources
+
+Answers from the knowledge base list their sources under the answer.
+"""
+
+
+def write(folder: Path, name: str, text: str | bytes) -> Path:
+    path = folder / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+@pytest.mark.django_db
+def test_a_folder_is_ingested_and_files_orion_does_not_read_are_skipped(tmp_path: Path) -> None:
+    write(tmp_path, "guide.md", GUIDE)
+    write(tmp_path, "notes.txt", "Opening hours are nine to five.\n\nClosed on Sundays.")
+    write(tmp_path, "page.html", "<h1>Help</h1><script>alert(1)</script><p>Ask anything.</p>")
+    write(tmp_path, "archive.zip", b"PK\x03\x04 not read")
+    out = StringIO()
+    call_command("kb_ingest", str(tmp_path), stdout=out)
+
+    documents = {d.title: d for d in Document.objects.all()}
+    assert set(documents) == {"guide", "notes", "page"}
+    assert all(d.status == "ready" and d.version == 1 for d in documents.values())
+    headings = set(Chunk.objects.filter(document=documents["guide"]).values_list(
+        "heading_path", flat=True))  # fmt: skip
+    assert "Orion guide › Stopping an answer" in headings
+    page_text = " ".join(Chunk.objects.filter(document=documents["page"]).values_list(
+        "text", flat=True))  # fmt: skip
+    assert "Ask anything." in page_text and "alert" not in page_text
+    assert "passages (v1)" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_ingesting_again_swaps_the_chunks_whole_and_changes_the_cache_keys(
+    tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    path = write(tmp_path, "guide.md", GUIDE)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("kb_ingest", str(path), stdout=StringIO())
+    before = set(Chunk.objects.values_list("pk", flat=True))
+    key_before = (staff_config().knowledge_version, answer_key("How do I stop?", "p", "m"))
+
+    write(tmp_path, "guide.md", GUIDE + "\n## Dark mode\n\nOrion follows the system's theme.\n")
+    with django_capture_on_commit_callbacks(execute=True):  # (as the commit would)
+        call_command("kb_ingest", str(path), stdout=StringIO())
+    document = Document.objects.get()
+    after = set(Chunk.objects.values_list("pk", flat=True))
+    assert document.version == 2 and not before & after
+    assert document.chunk_count == len(after)
+    key_after = (staff_config().knowledge_version, answer_key("How do I stop?", "p", "m"))
+    assert key_after[0] != key_before[0] and key_after[1] != key_before[1]
+
+
+@pytest.mark.django_db
+def test_a_document_that_fails_says_why_and_keeps_its_last_good_chunks(tmp_path: Path) -> None:
+    path = write(tmp_path, "guide.md", GUIDE)
+    call_command("kb_ingest", str(path), stdout=StringIO())
+    kept = set(Chunk.objects.values_list("pk", flat=True))
+    document = Document.objects.get()
+    Document.objects.filter(pk=document.pk).update(body=b"\xff\xfe not utf-8 \x00", kind="text")
+    document = document_ingest(document_id=document.pk)
+    assert document.status == "failed" and document.error
+    assert set(Chunk.objects.values_list("pk", flat=True)) == kept
+
+    broken = write(tmp_path, "broken.pdf", b"%PDF-1.7 this is not really a PDF")
+    err = StringIO()
+    with pytest.raises(CommandError, match="1 of 1 files could not be ingested"):
+        call_command("kb_ingest", str(broken), stdout=StringIO(), stderr=err)
+    assert "broken.pdf: failed:" in err.getvalue()
+
+
+# --- the admin ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client(django_user_model: type[User]) -> Client:
+    client = Client()
+    client.force_login(django_user_model.objects.create_superuser("root", "r@x.org", "pw"))
+    return client
+
+
+def wait_until_ingested(pk: int, seconds: float = 10.0) -> Document:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        document = Document.objects.get(pk=pk)
+        if document.status in ("ready", "failed"):
+            return document
+        time.sleep(0.05)
+    raise AssertionError(f"document {pk} still {Document.objects.get(pk=pk).status}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_upload_a_file_and_paste_a_text_and_both_are_ingested(admin_client: Client) -> None:
+    url = reverse("admin:agents_document_add")
+    upload = SimpleUploadedFile("user-guide.md", GUIDE.encode(), content_type="text/markdown")
+    response = admin_client.post(url, {"title": "", "source": "", "upload": upload,
+                                       "text": "", "pasted_kind": "markdown"})  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    document = wait_until_ingested(Document.objects.get(title="user guide").pk)
+    assert (document.status, document.kind, document.uploaded_by.username) == (  # type: ignore[union-attr]
+        "ready", "markdown", "root")  # fmt: skip
+
+    admin_client.post(url, {"title": "Hours", "source": "", "text": "Open nine to five.",
+                            "pasted_kind": "text"})  # fmt: skip
+    pasted = wait_until_ingested(Document.objects.get(title="Hours").pk)
+    assert pasted.status == "ready" and pasted.chunks.get().text == "Open nine to five."
+    page = admin_client.get(reverse("admin:agents_document_change", args=[pasted.pk]))
+    assert "Open nine to five." in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_uploads_orion_cannot_take_are_refused_in_words(
+    admin_client: Client, monkeypatch: Any
+) -> None:
+    url = reverse("admin:agents_document_add")
+
+    def add(**data: Any) -> str:
+        fields = {"title": "", "source": "", "text": "", "pasted_kind": "text", **data}
+        return admin_client.post(url, fields).content.decode()
+
+    assert "is not a kind of file Orion reads" in add(
+        upload=SimpleUploadedFile("bomb.zip", b"PK\x03\x04" + b"\x00" * 100)
+    )
+    big = SimpleUploadedFile("big.txt", b"x" * (MAX_BODY_BYTES + 1))
+    assert "at most" in add(upload=big)
+    assert "not both" in add(upload=SimpleUploadedFile("a.txt", b"hi"), text="hello")
+    assert "Upload a file or paste the text" in add()
+    assert "Give the document a title" in add(text="Pasted, but untitled.")
+    assert not Document.objects.exists()
