@@ -40,6 +40,7 @@ SIM_MODELS := http://127.0.0.1:$(SIM_PORT)/v1/models
 run dev: install
 	$(PY) manage.py migrate --no-input
 	DJANGO_DEBUG=true $(PY) manage.py load_demo --port $(PORT)
+	$(PY) manage.py kb_ingest agents/knowledge/demo >/dev/null
 	@mkdir -p .run
 	@[ -s .run/secret-key ] || $(PY) -c \
 	  'import secrets; print(secrets.token_urlsafe(50))' > .run/secret-key

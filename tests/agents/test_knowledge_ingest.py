@@ -21,6 +21,7 @@ from agents.knowledge.ingest import document_ingest
 from agents.models import Chunk, Document
 from agents.pipeline.cache import answer_key
 from agents.pipeline.config import staff_config
+from tests.conftest import BASE_DIR
 
 GUIDE = """# Orion guide
 
@@ -59,6 +60,20 @@ def test_a_folder_is_ingested_and_files_orion_does_not_read_are_skipped(tmp_path
         "text", flat=True))  # fmt: skip
     assert "Ask anything." in page_text and "alert" not in page_text
     assert "passages (v1)" in out.getvalue()
+    again = StringIO()
+    call_command("kb_ingest", str(tmp_path), stdout=again)  # e.g. the next `make run`
+    assert again.getvalue().count(": unchanged") == 3
+    assert set(Document.objects.values_list("version", flat=True)) == {1}
+
+
+@pytest.mark.django_db
+def test_the_demo_user_guide_ingests_and_answers_its_own_questions() -> None:
+    from agents.knowledge.search import knowledge_search
+
+    call_command("kb_ingest", str(BASE_DIR / "agents" / "knowledge" / "demo"), stdout=StringIO())
+    assert Document.objects.filter(status="ready").count() >= 5
+    hits = knowledge_search("How do I add a PDF to the knowledge base?", limit=5)
+    assert any(hit.title == "knowledge base" for hit in hits)
 
 
 @pytest.mark.django_db

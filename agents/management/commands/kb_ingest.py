@@ -1,6 +1,7 @@
 """``manage.py kb_ingest PATH...``: add files and folders to the knowledge base and ingest
-them now, one line each (for bulk loads and tests). A file already added from the same
-path is ingested again with its new content. Files Orion does not read are skipped."""
+them now, one line each (for bulk loads, ``make run``'s demo guide and tests). A file
+already added from the same path is ingested again if its content changed, and left
+alone if not. Files Orion does not read are skipped."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from agents.knowledge.extract import kind_for_name
 from agents.knowledge.ingest import document_add, document_ingest, upload_from_file
 from agents.knowledge.types import IngestError
 from agents.models import Document
+
+UNCHANGED = Document(title="unchanged")  # a file ingested already, as it is now
 
 
 class Command(BaseCommand):
@@ -29,6 +32,9 @@ class Command(BaseCommand):
             document = _document(file)
             if document is None:
                 self.stderr.write(f"{file}: skipped (not a kind of file Orion reads)")
+                continue
+            if document is UNCHANGED:
+                self.stdout.write(f"{file}: unchanged")
                 continue
             document = document_ingest(document_id=document.pk)
             if document.status == Document.Status.READY:
@@ -55,6 +61,12 @@ def _document(file: Path) -> Document | None:
         return None
     source = str(file)
     existing = Document.objects.filter(source=source).first()
+    if (
+        existing is not None
+        and existing.status == Document.Status.READY
+        and (bytes(existing.body) == upload.body)
+    ):
+        return UNCHANGED
     if existing is not None:
         Document.objects.filter(pk=existing.pk).update(body=upload.body, kind=upload.kind)
         return existing
