@@ -14,6 +14,7 @@ the hits' rows; nothing reads every chunk.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -55,21 +56,33 @@ yours yourself yourselves
 _STOP_WORDS = frozenset(_STOP_WORD_TEXT.split())
 _READY = Document.Status.READY
 
+# Rank at most RANKED_MAX matches: ranking reads each match's vector, and a question of
+# common words matches a large share of a big knowledge base (100,000 passages: ~3 s).
+# All of the words first (the best matches), then any of them to fill up.
+RANKED_MAX = 2000
 _POSTGRES_SQL = """
-    SELECT c.id FROM agents_chunk c
-    JOIN agents_document d ON d.id = c.document_id,
-    websearch_to_tsquery('english', %s) query
-    WHERE d.status = %s AND c.search_vector @@ query
-    ORDER BY ts_rank_cd(c.search_vector, query) DESC, c.id
+    WITH matched AS (
+        SELECT c.id, c.search_vector FROM agents_chunk c
+        JOIN agents_document d ON d.id = c.document_id
+        WHERE d.status = %s AND c.search_vector @@ websearch_to_tsquery('english', %s)
+          AND NOT (c.id = ANY(%s))
+        LIMIT %s
+    )
+    SELECT id FROM matched
+    ORDER BY ts_rank_cd(search_vector, websearch_to_tsquery('english', %s)) DESC, id
     LIMIT %s
 """
 # bm25() is lower for better matches. FTS5 needs the table's own name beside MATCH.
 _SQLITE_SQL = """
-    SELECT c.id FROM agents_chunk_fts
-    JOIN agents_chunk c ON c.id = agents_chunk_fts.rowid
+    WITH matched AS (
+        SELECT rowid AS id, bm25(agents_chunk_fts) AS score FROM agents_chunk_fts
+        WHERE agents_chunk_fts MATCH %s LIMIT %s
+    )
+    SELECT c.id FROM matched
+    JOIN agents_chunk c ON c.id = matched.id
     JOIN agents_document d ON d.id = c.document_id
-    WHERE agents_chunk_fts MATCH %s AND d.status = %s
-    ORDER BY bm25(agents_chunk_fts), c.id
+    WHERE d.status = %s AND NOT c.id IN (SELECT value FROM json_each(%s))
+    ORDER BY matched.score, c.id
     LIMIT %s
 """
 
@@ -97,21 +110,38 @@ def query_words(query: str) -> list[str]:
 
 
 def keyword_ranking(words: list[str], candidates: int) -> list[int]:
-    """Ids of the ``candidates`` chunks of ready documents best matching any of ``words``."""
+    """Ids of the ``candidates`` chunks of ready documents best matching ``words``: those
+    with all of them first, then those with any."""
     if connection.vendor == "postgresql":
-        # Bare words joined by "or": websearch_to_tsquery reads nothing else as syntax,
-        # and drops the English stop words itself (a query of only those matches nothing).
-        sql, text = _POSTGRES_SQL, " or ".join(word for word in words if word != "or")
+        # Bare words: websearch_to_tsquery reads nothing else as syntax, and drops the
+        # English stop words itself (a query of only those matches nothing).
+        plain = [word for word in words if word != "or"]
+        queries, run = [" ".join(plain), " or ".join(plain)], _postgres_ranking
     elif connection.vendor == "sqlite":
         # Each word a quoted FTS5 string: NEAR, AND, "*" or ":" inside one are plain text.
         quoted = [f'"{word}"' for word in words if word not in _STOP_WORDS]
         if not quoted:
             return []
-        sql, text = _SQLITE_SQL, " OR ".join(quoted)
+        queries, run = [" AND ".join(quoted), " OR ".join(quoted)], _sqlite_ranking
     else:
         raise NotSupportedError(f"knowledge search has no keyword index on {connection.vendor}")
+    found: list[int] = []
+    for text in dict.fromkeys(queries):  # one query when there is one word
+        if len(found) >= candidates:
+            break
+        found += run(text, found, max(0, candidates - len(found)))
+    return found
+
+
+def _postgres_ranking(text: str, exclude: list[int], limit: int) -> list[int]:
     with connection.cursor() as cursor:
-        cursor.execute(sql, [text, _READY, max(0, candidates)])
+        cursor.execute(_POSTGRES_SQL, [_READY, text, exclude, RANKED_MAX, text, limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _sqlite_ranking(text: str, exclude: list[int], limit: int) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(_SQLITE_SQL, [text, RANKED_MAX, _READY, json.dumps(exclude), limit])
         return [row[0] for row in cursor.fetchall()]
 
 

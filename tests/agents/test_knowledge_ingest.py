@@ -125,7 +125,7 @@ def admin_client(django_user_model: type[User]) -> Client:
     return client
 
 
-def wait_until_ingested(pk: int, seconds: float = 10.0) -> Document:
+def wait_until_ingested(pk: int, seconds: float = 20.0) -> Document:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         document = Document.objects.get(pk=pk)
@@ -136,7 +136,10 @@ def wait_until_ingested(pk: int, seconds: float = 10.0) -> Document:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_staff_upload_a_file_and_paste_a_text_and_both_are_ingested(admin_client: Client) -> None:
+def test_staff_upload_a_file_and_paste_a_text_and_both_are_ingested(
+    admin_client: Client,
+    celery_worker_process: Any,  # ingestion is a task: a real worker when there is a broker
+) -> None:
     url = reverse("admin:agents_document_add")
     upload = SimpleUploadedFile("user-guide.md", GUIDE.encode(), content_type="text/markdown")
     response = admin_client.post(url, {"title": "", "source": "", "upload": upload,

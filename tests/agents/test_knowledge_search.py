@@ -195,11 +195,15 @@ def test_documents_that_are_not_ready_are_never_returned(status: str) -> None:
 
 
 @pytest.mark.django_db
-def test_keyword_search_takes_two_queries(django_assert_num_queries: Any) -> None:
+def test_keyword_search_takes_two_queries_and_one_more_to_fill_up(
+    django_assert_num_queries: Any,
+) -> None:
     document("User guide", GUIDE)
 
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(2):  # one word: the passages, then their rows
         assert knowledge_search("password")
+    with django_assert_num_queries(3):  # all the words, then any of them, then the rows
+        assert knowledge_search("password stop")
 
 
 # --- embeddings -----------------------------------------------------------------------------
@@ -276,13 +280,13 @@ def test_hybrid_search_never_returns_documents_that_are_not_ready(embeddings: No
 
 
 @pytest.mark.django_db
-def test_hybrid_search_takes_three_queries(
+def test_hybrid_search_takes_four_queries_at_most(
     embeddings: None, django_assert_num_queries: Any
 ) -> None:
     paraphrase_corpus(embedded=True)
     staff_config()  # (the providers are read once, before any search)
 
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):  # all words, any word, vectors, rows
         assert knowledge_search(QUESTION)
 
 
@@ -310,3 +314,12 @@ def test_chunks_embedded_by_another_model_are_left_to_keywords(embeddings: None)
     hits = knowledge_search(QUESTION)
 
     assert hits[0].text == MENTIONS
+
+
+@pytest.mark.django_db
+def test_passages_with_all_the_words_come_before_those_with_some() -> None:
+    document("Notes", {"One": "Stop the answer.", "Both": "Stop the answer and copy it.",
+                       "Other": "Copy the text."})  # fmt: skip
+    hits = knowledge_search("stop copy", limit=3)
+    assert [hit.heading_path.split(" › ")[-1] for hit in hits][0] == "Both"
+    assert {hit.heading_path.split(" › ")[-1] for hit in hits} == {"One", "Both", "Other"}
