@@ -34,7 +34,7 @@ class EmbeddingError(Exception):
 
 def embeddings_model() -> str:
     """The embeddings model asked for, or "" when search is keyword-only."""
-    return str(getattr(settings, "ORION_EMBEDDINGS_MODEL", "") or "").strip()
+    return str(settings.ORION_EMBEDDINGS_MODEL or "").strip()
 
 
 def embeddings_provider() -> ProviderConfig | None:
