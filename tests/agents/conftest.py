@@ -7,9 +7,20 @@ from tempfile import TemporaryDirectory
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.cache import caches
+from django.test import Client
 
 from tests.faults.servers import RedisProcess
+
+
+@pytest.fixture
+def admin_client(django_user_model: type[User]) -> Client:
+    """A client signed in as the superuser "root" (the admin's pages)."""
+    user = django_user_model.objects.create_superuser("root", "root@example.org", "pw")
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -16,14 +15,6 @@ from agents.models import GuardPattern, PromptVersion, Rule, Run, Step
 from chat.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(django_user_model: type[User]) -> Client:
-    user = django_user_model.objects.create_superuser("root", "root@example.org", "pw")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def a_transcript() -> tuple[Conversation, Message, Run]:

@@ -39,14 +39,6 @@ UNREACHABLE = "http://127.0.0.1:9/v1"  # the discard port: nothing listens there
 CHANGELIST = "admin:agents_provider_changelist"
 
 
-@pytest.fixture
-def admin_client(django_user_model: type[User]) -> Client:
-    user = django_user_model.objects.create_superuser("root", "root@example.org", "pw")
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def a_provider(name: str, base_url: str = UNREACHABLE, **fields: Any) -> Provider:
     return Provider.objects.create(name=name, base_url=base_url, model="orion-sim-1", **fields)
 

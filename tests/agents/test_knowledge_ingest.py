@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -116,13 +115,6 @@ def test_a_document_that_fails_says_why_and_keeps_its_last_good_chunks(tmp_path:
 
 
 # --- the admin ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def admin_client(django_user_model: type[User]) -> Client:
-    client = Client()
-    client.force_login(django_user_model.objects.create_superuser("root", "r@x.org", "pw"))
-    return client
 
 
 def wait_until_ingested(pk: int, seconds: float = 20.0) -> Document:
