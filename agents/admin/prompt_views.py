@@ -4,9 +4,9 @@ any two versions. Each parses, checks the permission, calls one function, respon
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TypeAlias
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import (
     HttpRequest,
@@ -27,13 +27,12 @@ from agents.models import Prompt, PromptVersion
 from agents.previews import preview_lines, preview_prepare, preview_question_clean
 from agents.prompting import PromptStateError, prompt_version_rollback, prompt_versions_compare
 
-if TYPE_CHECKING:
-    from agents.admin.prompts import PromptAdmin
-
 View = Callable[..., HttpResponseBase]
+# The prompts' admin, which routes these views (a string: not subscriptable at run time).
+PromptModelAdmin: TypeAlias = "admin.ModelAdmin[Prompt]"
 
 
-def _prompt(model_admin: PromptAdmin, request: HttpRequest, prompt_id: int, *,
+def _prompt(model_admin: PromptModelAdmin, request: HttpRequest, prompt_id: int, *,
             change: bool) -> Prompt:  # fmt: skip
     prompt = get_object_or_404(Prompt, pk=prompt_id)
     allowed = (model_admin.has_change_permission if change
@@ -43,7 +42,7 @@ def _prompt(model_admin: PromptAdmin, request: HttpRequest, prompt_id: int, *,
     return prompt
 
 
-def preview_stream_view(model_admin: PromptAdmin) -> View:
+def preview_stream_view(model_admin: PromptModelAdmin) -> View:
     @require_POST
     def view(request: HttpRequest, prompt_id: int, version_id: int) -> HttpResponseBase:
         prompt = _prompt(model_admin, request, prompt_id, change=True)
@@ -64,7 +63,7 @@ def preview_stream_view(model_admin: PromptAdmin) -> View:
     return view
 
 
-def rollback_view(model_admin: PromptAdmin) -> View:
+def rollback_view(model_admin: PromptModelAdmin) -> View:
     @require_POST
     def view(request: HttpRequest, prompt_id: int) -> HttpResponse:
         prompt = _prompt(model_admin, request, prompt_id, change=True)
@@ -87,7 +86,7 @@ def rollback_view(model_admin: PromptAdmin) -> View:
     return view
 
 
-def diff_view(model_admin: PromptAdmin) -> View:
+def diff_view(model_admin: PromptModelAdmin) -> View:
     @require_GET
     def view(request: HttpRequest, prompt_id: int) -> HttpResponse:
         prompt = _prompt(model_admin, request, prompt_id, change=False)
