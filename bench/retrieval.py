@@ -17,19 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import time
 from pathlib import Path
 
+from bench_results import percentile
 from dbsetup import BASE_DIR, migrated_database
 
 DEMO = BASE_DIR / "agents" / "knowledge" / "demo"
 QUESTIONS = BASE_DIR / "bench" / "retrieval_questions.jsonl"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def ingest_demo() -> float:
@@ -98,7 +93,7 @@ def latency(queries: int) -> tuple[float, float]:
         began = time.perf_counter()
         knowledge_search(questions[n % len(questions)], limit=5)
         times.append((time.perf_counter() - began) * 1000)
-    return statistics.median(times), percentile(times, 95)
+    return percentile(times, 0.5), percentile(times, 0.95)
 
 
 def main() -> None:
