@@ -15,16 +15,18 @@ import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
+from typing import TYPE_CHECKING
 
 from bs4 import BeautifulSoup, NavigableString, Tag, UnicodeDammit
 from bs4.element import PageElement, PreformattedString
 from markdown_it import MarkdownIt
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
-from pypdf import PasswordType, PdfReader
-from pypdf.errors import LimitReachedError
 
 from agents.knowledge.types import Block, IngestError
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_TEXT_CHARS = 2_000_000
@@ -248,6 +250,11 @@ def _collapsed(texts: list[str]) -> str:
 
 
 def _pdf_blocks(body: bytes) -> list[Block]:
+    # Imported here: pypdf adds ~48 MB to a process, and a server process imports this
+    # module (through the admin) without ever reading a PDF; ingestion pays it once.
+    from pypdf import PdfReader
+    from pypdf.errors import LimitReachedError
+
     if b"%PDF-" not in body[:1024]:
         raise IngestError("The file is not a PDF: it has no %PDF- header.")
     try:
@@ -265,6 +272,8 @@ def _pdf_blocks(body: bytes) -> list[Block]:
 
 def _pdf_parts(reader: PdfReader) -> Iterator[Part]:
     """Each page's paragraphs under "Page N"; refused once the text grows past the limit."""
+    from pypdf import PasswordType
+
     if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
         raise IngestError("The PDF is encrypted with a password; upload a copy without encryption.")
     pages = len(reader.pages)
