@@ -85,7 +85,8 @@ def prompt_published(*, prompt: Prompt) -> PromptVersion | None:
     return prompt.versions.filter(state=State.PUBLISHED).first()
 
 
-def _base(open_version: PromptVersion | None, published: PromptVersion | None) -> str:
+def prompt_base_of(open_version: PromptVersion | None, published: PromptVersion | None) -> str:
+    """``prompt_base`` from the two versions, for a caller that has read them already."""
     if open_version is not None:
         seen = f"{open_version.state}\n{open_version.note}\n{open_version.text}".encode()
         return f"v{open_version.pk}:{hashlib.sha256(seen).hexdigest()[:16]}"
@@ -95,7 +96,7 @@ def _base(open_version: PromptVersion | None, published: PromptVersion | None) -
 def prompt_base(*, prompt: Prompt) -> str:
     """What a person editing ``prompt`` sees, as a token: the open version and its text
     and state, else the published version. A step is taken only on the state it names."""
-    return _base(prompt_open_version(prompt=prompt), prompt_published(prompt=prompt))
+    return prompt_base_of(prompt_open_version(prompt=prompt), prompt_published(prompt=prompt))
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +143,7 @@ def _locked(prompt: Prompt, base: str | None) -> tuple[PromptVersion | None, Pro
     found = {v.state: v for v in live}
     open_version = found.get(State.DRAFT) or found.get(State.REVIEW)
     published = found.get(State.PUBLISHED)
-    if base is not None and base != _base(open_version, published):
+    if base is not None and base != prompt_base_of(open_version, published):
         raise PromptStateError(
             "Someone changed this prompt since you opened the page. Reload it to see their "
             "version; copy your text first if you want to keep it."

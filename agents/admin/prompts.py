@@ -30,7 +30,7 @@ from agents.previews import MAX_QUESTION_CHARS, preview_question_clean
 from agents.prompting import (
     PUBLISHING,
     PromptStateError,
-    prompt_base,
+    prompt_base_of,
     prompt_change,
     prompt_history,
     prompt_open_version,
@@ -76,7 +76,8 @@ class PromptForm(forms.ModelForm):
         shipped = shipped_prompts().get(prompt.key)
         self.fields["text"].initial = shown.text if shown else shipped.text if shipped else ""
         self.fields["note"].initial = open_version.note if open_version else ""
-        self.fields["base"].initial = prompt_base(prompt=prompt)
+        self.base_now = prompt_base_of(open_version, published)  # what the page shows now
+        self.fields["base"].initial = self.base_now
         if open_version is not None and open_version.state == PromptVersion.State.REVIEW:
             self.fields["text"].disabled = self.fields["note"].disabled = True
             self.fields["text"].help_text = "In review: it can change once it is sent back."
@@ -100,7 +101,7 @@ class PromptForm(forms.ModelForm):
                 cleaned["question"] = preview_question_clean(cleaned.get("question") or "")
             except ValidationError as exc:
                 self.add_error("question", exc)
-        if self.data.get("base") != prompt_base(prompt=self.instance):
+        if self.data.get("base") != self.base_now:
             # Said here, not after saving, so the text typed stays in the form.
             raise ValidationError(
                 "Someone changed this prompt since you opened the page. Copy your text if "
