@@ -23,7 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from agents.knowledge.chunking import passages_make
-from agents.knowledge.embeddings import EmbeddingError, embed_texts, to_bytes
+from agents.knowledge.embeddings import EmbeddingError, Vectors, embed_texts, to_bytes
 from agents.knowledge.extract import document_blocks, kind_for_name
 from agents.knowledge.types import IngestError, Passage
 from agents.models import Chunk, Document
@@ -69,10 +69,10 @@ def document_ingest(*, document_id: int) -> Document:
     return Document.objects.get(pk=document.pk)
 
 
-def _chunks_swap(document_id: int, passages: list[Passage], vectors: object) -> None:
+def _chunks_swap(document_id: int, passages: list[Passage], vectors: Vectors | None) -> None:
     rows = [
         Chunk(document_id=document_id, position=n, heading_path=p.heading_path[:500],
-              text=p.text, embedding=to_bytes(vectors[n]) if vectors is not None else None)  # type: ignore[index]
+              text=p.text, embedding=to_bytes(vectors[n]) if vectors is not None else None)
         for n, p in enumerate(passages)
     ]  # fmt: skip
     with transaction.atomic():
