@@ -80,6 +80,10 @@ class Message(models.Model):
     # What answered: model, cache, rule, guard, knowledge, static or offline (a reply's Run
     # says more; this column lets a page show it without reading runs).
     answered_by = models.CharField(max_length=16, blank=True)
+    # The knowledge-base passages the reply cited ({n, document_id, position, title,
+    # heading}) and the tools it called (names, in order of first use).
+    sources = models.JSONField(default=list, blank=True)
+    tools_used = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)  # queued
     first_token_at = models.DateTimeField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)

@@ -9,16 +9,25 @@
 - ``GuardPattern``: a scored prompt-injection pattern added by staff to the shipped ones.
 - ``CachedAnswer``: the database tier of the answer cache.
 - ``Document`` / ``Chunk``: the knowledge base, documents and the passages search reads.
+- ``ToolSetting``: whether the model may call each registered tool.
 - ``Run`` / ``Step``: what answered a reply and how, stage by stage: the one source for
   analytics. Written with the reply's final update, never a write per stage.
 """
 
-from agents.models.knowledge import Chunk, Document
+from agents.models.knowledge import AUDIENCE_ORDER, Chunk, Document, audience_levels
 from agents.models.prompts import Prompt, PromptEvent, PromptVersion
 from agents.models.records import CachedAnswer, Run, Step
-from agents.models.staff import GuardPattern, Provider, Rule, validate_key_variable, validate_regex
+from agents.models.staff import (
+    GuardPattern,
+    Provider,
+    Rule,
+    ToolSetting,
+    validate_key_variable,
+    validate_regex,
+)
 
 __all__ = [
+    "AUDIENCE_ORDER",
     "CachedAnswer",
     "Chunk",
     "Document",
@@ -30,6 +39,8 @@ __all__ = [
     "Rule",
     "Run",
     "Step",
+    "ToolSetting",
+    "audience_levels",
     "validate_key_variable",
     "validate_regex",
 ]

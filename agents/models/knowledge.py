@@ -21,6 +21,11 @@ class Document(models.Model):
         HTML = "html", "HTML"
         PDF = "pdf", "PDF"
 
+    class Audience(models.TextChoices):
+        EVERYONE = "everyone", "everyone who can chat"
+        SIGNED_IN = "signed_in", "people signed in"
+        STAFF = "staff", "staff only"
+
     class Status(models.TextChoices):
         PENDING = "pending", "waiting"
         PROCESSING = "processing", "processing"
@@ -33,6 +38,12 @@ class Document(models.Model):
     body = models.BinaryField(editable=False)  # as uploaded or pasted
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    audience = models.CharField(
+        max_length=16,
+        choices=Audience.choices,
+        default=Audience.EVERYONE,
+        help_text="Who may be answered from this document and open it from a source link.",
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     stage = models.CharField(max_length=32, blank=True)  # what processing is doing now
@@ -65,3 +76,16 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id} #{self.position}"
+
+
+AUDIENCE_ORDER = (Document.Audience.EVERYONE, Document.Audience.SIGNED_IN, Document.Audience.STAFF)
+
+
+def audience_levels(*, signed_in: bool, staff: bool) -> tuple[str, ...]:
+    """The audiences whose documents a reader may see: visitors see documents for
+    everyone; people signed in those too; staff every document."""
+    if staff:
+        return tuple(AUDIENCE_ORDER)
+    if signed_in:
+        return tuple(AUDIENCE_ORDER[:2])
+    return tuple(AUDIENCE_ORDER[:1])

@@ -122,3 +122,19 @@ class GuardPattern(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ToolSetting(models.Model):
+    """Whether staff let the model call one of the registered tools (``agents.tools``).
+    A row exists for each registered tool (made when the database is migrated)."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "tool"
+
+    def __str__(self) -> str:
+        return self.name
