@@ -6,6 +6,10 @@ and parsed by ``ChatStreamParser``. Each ``readany`` returns everything received
 the previous one, so a caller that reads at its own pace gets it all in one
 ``TextDelta``. The SDK's own streaming is not used here: it builds typed objects for
 every chunk, and this path runs for every token of every reply.
+
+Offered ``tools``, the model may answer a turn with tool calls instead of (or after some)
+text: they come in the ``StreamEnd`` (``tool_calls``, finish reason ``"tool_calls"``), and
+the caller runs them and calls again with the results (``tool`` messages).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import logging
 from collections.abc import AsyncGenerator
 from functools import partial
+from typing import Any
 
 import aiohttp
 
@@ -31,25 +36,32 @@ _REQUEST_FAILURES = (aiohttp.ClientError, TimeoutError)
 
 
 async def stream_chat(
-    config: ProviderConfig, messages: list[dict[str, str]], *, max_tokens: int
+    config: ProviderConfig,
+    messages: list[dict[str, Any]],
+    *,
+    max_tokens: int,
+    tools: list[dict[str, Any]] | None = None,
 ) -> AsyncGenerator[StreamEvent, None]:
     """Stream one chat completion as ``TextDelta``s, then exactly one ``StreamEnd``.
 
-    Raises ``ProviderError`` on any failure, a stream that ends before the answer is
-    finished (no finish reason, no ``[DONE]``) included. The request is retried under
-    ``agents.providers.retries`` until the response starts, never after.
+    ``messages`` are OpenAI chat messages (an assistant's may carry ``tool_calls``, a
+    ``tool`` message its ``tool_call_id``). ``tools``, OpenAI tool definitions, are
+    offered to the model when given and not empty; the calls it asks for arrive in the
+    ``StreamEnd``. Raises ``ProviderError`` on any failure, a stream that ends before
+    the answer is finished (no finish reason, no ``[DONE]``) included. The request is
+    retried under ``agents.providers.retries`` until the response starts, never after.
     """
     client = stream_client(config)
-    body = json.dumps(
-        {
-            "model": config.model,
-            "messages": messages,
-            "max_tokens": max_tokens,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        },
-        separators=(",", ":"),
-    ).encode()
+    request: dict[str, Any] = {
+        "model": config.model,
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if tools:
+        request["tools"] = tools
+    body = json.dumps(request, separators=(",", ":")).encode()
     response = await with_retries(partial(_open, client, body), retries=config.max_retries)
     parser = ChatStreamParser()
     # Read at the caller's pace: what arrived meanwhile comes in one read. (A connection
@@ -80,7 +92,9 @@ async def stream_chat(
     if not parser.finished:
         logger.warning("model stream ended before the answer was finished")
         raise ProviderError("dropped")
-    yield StreamEnd(usage=parser.usage, finish_reason=parser.finish_reason)
+    yield StreamEnd(
+        usage=parser.usage, finish_reason=parser.finish_reason, tool_calls=parser.tool_calls()
+    )
 
 
 async def _open(client: StreamClient, body: bytes) -> aiohttp.ClientResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -11,16 +12,19 @@ from agents.providers import (
     ProviderError,
     StreamEnd,
     TextDelta,
+    ToolCallRequest,
     Usage,
     complete_chat,
     configured_provider,
     stream_chat,
+    streaming,
     usage_cost,
 )
 from agents.simulator import (
     SimulatorConfig,
     SimulatorThread,
     count_prompt_tokens,
+    grounded_answer,
     run_in_thread,
     simulated_reply,
 )
@@ -30,13 +34,17 @@ MESSAGES = [{"role": "user", "content": "hello"}]
 
 
 async def collect(
-    messages: list[dict[str, str]], *, max_tokens: int = 100, texts: list[str] | None = None
+    messages: list[dict[str, Any]],
+    *,
+    max_tokens: int = 100,
+    texts: list[str] | None = None,
+    tools: list[dict[str, Any]] | None = None,
 ) -> tuple[str, StreamEnd]:
     config = configured_provider()
     assert config is not None
     texts = [] if texts is None else texts
     end = None
-    async for event in stream_chat(config, messages, max_tokens=max_tokens):
+    async for event in stream_chat(config, messages, max_tokens=max_tokens, tools=tools):
         if isinstance(event, TextDelta):
             texts.append(event.text)
         else:
@@ -45,9 +53,13 @@ async def collect(
     return "".join(texts), end
 
 
-async def failure(messages: list[dict[str, str]], texts: list[str] | None = None) -> ProviderError:
+async def failure(
+    messages: list[dict[str, Any]],
+    texts: list[str] | None = None,
+    tools: list[dict[str, Any]] | None = None,
+) -> ProviderError:
     with pytest.raises(ProviderError) as failed:
-        await collect(messages, texts=texts)
+        await collect(messages, texts=texts, tools=tools)
     return failed.value
 
 
@@ -146,3 +158,122 @@ def test_the_provider_follows_settings_and_is_none_without_a_base_url(settings: 
     assert "test-key" not in repr(config)
     settings.OPENAI_BASE_URL = ""
     assert configured_provider() is None
+
+
+# --- tools ------------------------------------------------------------------------------------
+
+
+def tool_spec(name: str) -> dict[str, Any]:
+    parameters = {"type": "object", "properties": {}}
+    return {"type": "function", "function": {"name": name, "parameters": parameters}}
+
+
+TOOLS = [tool_spec("calculator"), tool_spec("current_datetime")]
+
+
+def results(asked: StreamEnd, *contents: str, text: str = "") -> list[dict[str, Any]]:
+    """The messages a caller adds after running a turn's calls."""
+    turn = {
+        "role": "assistant",
+        "content": text,
+        "tool_calls": [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in asked.tool_calls
+        ],
+    }
+    answers = [
+        {"role": "tool", "tool_call_id": c.id, "content": content}
+        for c, content in zip(asked.tool_calls, contents, strict=True)
+    ]
+    return [turn, *answers]
+
+
+async def test_the_body_is_unchanged_without_tools_and_offers_them_when_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bodies: list[bytes] = []
+    send = streaming._open
+
+    async def spy(client: Any, body: bytes) -> Any:
+        bodies.append(body)
+        return await send(client, body)
+
+    monkeypatch.setattr(streaming, "_open", spy)
+    await collect(MESSAGES, max_tokens=7)
+    await collect(MESSAGES, max_tokens=7, tools=[])
+    await collect(MESSAGES, max_tokens=7, tools=TOOLS)
+    plain = (
+        b'{"model":"orion-sim-1","messages":[{"role":"user","content":"hello"}],'
+        b'"max_tokens":7,"stream":true,"stream_options":{"include_usage":true}}'
+    )
+    assert bodies[0] == bodies[1] == plain
+    assert json.loads(bodies[2]) == {**json.loads(plain), "tools": TOOLS}
+
+
+async def test_a_turn_of_tool_calls_ends_with_the_calls_and_no_text() -> None:
+    messages = [{"role": "user", "content": 'Look it up [sim:tool=lookup {"q": "otters"}]'}]
+    text, end = await collect(messages, tools=TOOLS)
+    assert text == ""
+    assert end.finish_reason == "tool_calls"
+    assert end.tool_calls == (ToolCallRequest("call_0", "lookup", '{"q": "otters"}'),)
+    # a chunk naming the call, then its 15 characters of arguments in pieces of 8 or less
+    assert end.usage == Usage(count_prompt_tokens(messages), 3)
+
+
+async def test_the_model_calls_the_offered_tools_then_quotes_their_results() -> None:
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": "What is 12 * (3 + 4), and what is the date today?"}
+    ]
+    text, asked = await collect(messages, tools=TOOLS)
+    assert text == "" and asked.finish_reason == "tool_calls"
+    assert asked.tool_calls == (
+        ToolCallRequest("call_0", "calculator", '{"expression": "12 * (3 + 4)"}'),
+        ToolCallRequest("call_1", "current_datetime", "{}"),
+    )
+    messages += results(asked, "84", "Friday 6 June 2025, 10:15 (Europe/Paris)")
+    text, end = await collect(messages, tools=TOOLS)
+    assert text == (
+        "The calculator gives 84. "
+        "According to current_datetime: Friday 6 June 2025, 10:15 (Europe/Paris)."
+    )
+    assert text == grounded_answer(messages) and end.finish_reason == "stop"
+    assert end.tool_calls == () and end.usage is not None
+    assert end.usage.tokens_out == len(text.split())  # a token per word
+
+
+async def test_a_repeated_call_comes_back_every_round_until_tools_are_withdrawn() -> None:
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": "Loop [sim:tool_repeat=lookup {}] and [sim:tool=once {}]"}
+    ]
+    _, asked = await collect(messages, tools=TOOLS)
+    assert [(c.id, c.name) for c in asked.tool_calls] == [("call_0", "lookup"), ("call_1", "once")]
+    for round_ in range(2):
+        messages += results(asked, *(f"result {round_}" for _ in asked.tool_calls))
+        _, asked = await collect(messages, tools=TOOLS)
+        made = 2 + round_
+        assert [(c.id, c.name) for c in asked.tool_calls] == [(f"call_{made}", "lookup")]
+    messages += results(asked, "last")
+    text, end = await collect(messages)  # no tools: an answer from what came back
+    assert end.tool_calls == () and text.startswith("According to lookup: result 0.")
+
+
+async def test_a_dropped_turn_of_tool_calls_is_a_dropped_answer() -> None:
+    messages = [{"role": "user", "content": "[sim:tool=lookup {}] [sim:drop=1]"}]
+    assert (await failure(messages, tools=TOOLS)).code == "dropped"
+
+
+async def test_an_answer_from_passages_cites_the_best_one() -> None:
+    passages = (
+        "<passages>\n[1] Guide › Exporting\nChoose Export to download a conversation.\n\n"
+        "[2] Guide › Stopping\nPress Stop while an answer streams. The text stays. "
+        "Nothing else happens.\n</passages>"
+    )
+    messages = [
+        {"role": "system", "content": f"Answer from these passages.\n{passages}"},
+        {"role": "user", "content": "How do I stop an answer that streams?"},
+    ]
+    text, end = await collect(messages, tools=TOOLS)
+    assert text == "According to the knowledge base [2]: Press Stop while an answer streams. " + (
+        "The text stays."
+    )
+    assert end.finish_reason == "stop"
