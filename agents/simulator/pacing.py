@@ -2,7 +2,8 @@
 
 Token ``i`` of a reply is due at ``t_first + i * interval``, an absolute time, so a late
 wake-up never shifts the tokens after it. One ``Pacer`` per simulator drives every stream
-from a single loop timer; each ``TokenStream`` writes the tokens that are due when asked.
+from a single loop timer; each ``TokenStream`` writes the tokens that are due when asked
+(a ``FrameStream``, the chunks of a turn of tool calls).
 """
 
 from __future__ import annotations
@@ -120,6 +121,68 @@ class TokenStream:
             return None
         if parts:
             transport.write(b"".join(parts))  # type: ignore[attr-defined]
+        return self.t_first + index * self._interval
+
+
+class FrameStream(TokenStream):
+    """A stream of chunks built up front (a turn of tool calls): frame ``i`` is written
+    when token ``i`` would be, and counts as one in the stats; ``drop_at`` and ``tail``
+    work as for tokens."""
+
+    __slots__ = ("_frames",)
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        transport: asyncio.BaseTransport,
+        stats: SimStats,
+        frames: list[bytes],
+        t_first: float,
+        interval: float,
+        drop_at: int | None,
+        tail: bytes,
+    ) -> None:
+        super().__init__(
+            loop, transport, stats, b"", b"", iter(()), len(frames), t_first, interval,
+            drop_at, tail,
+        )  # fmt: skip
+        self._frames = frames
+
+    def emit(self) -> float | None:
+        """Write every frame due by now; return when the next one is due, None when over."""
+        if self.done.done():
+            return None
+        transport = self._transport
+        if transport.is_closing():
+            self.done.set_result("gone")
+            return None
+        now = self._loop.time()
+        horizon = now + EARLY_TOLERANCE_S
+        index = start = self._index
+        parts: list[bytes] = []
+        while index < self._count and index != self._drop_at:
+            due = self.t_first + index * self._interval
+            if due > horizon:
+                break
+            parts.append(self._frames[index])
+            self._stats.record_lateness(now - due)
+            index += 1
+        self._stats.tokens += index - start
+        self._index = index
+        if index == self._drop_at:
+            if parts:
+                transport.write(b"".join(parts))  # type: ignore[attr-defined]
+            transport.close()
+            self._stats.drops += 1
+            self.done.set_result("dropped")
+            return None
+        if index >= self._count:
+            parts.append(self._tail)
+        if parts:
+            transport.write(b"".join(parts))  # type: ignore[attr-defined]
+        if index >= self._count:
+            self.done.set_result("done")
+            return None
         return self.t_first + index * self._interval
 
 

@@ -20,18 +20,21 @@ from agents.simulator.completions import (
     InvalidRequest,
     ReplyPlan,
     chat_arguments,
+    chat_tools,
     completion_document,
     model_name,
     plan_reply,
     stream_frames,
     stream_head,
+    tool_call_frames,
     wants_usage,
 )
 from agents.simulator.config import SimulatorConfig, client_host, control_apply, control_view
-from agents.simulator.pacing import Pacer, TokenStream
+from agents.simulator.pacing import FrameStream, Pacer, TokenStream
 from agents.simulator.script import Overrides, parse_markers
 from agents.simulator.stats import SimStats
 from agents.simulator.text import EMBEDDING_DIMS, last_user_text, simulated_embedding
+from agents.simulator.tools import simulated_tool_calls
 from agents.simulator.wire import HttpError, Request, error_body, read_request, send_json
 
 Handler = Callable[[Request, asyncio.StreamWriter], Awaitable[bool]]
@@ -286,6 +289,7 @@ class LLMSimulator:
             return keep_alive
         try:
             messages, max_tokens = chat_arguments(payload)
+            tools = chat_tools(payload)
         except InvalidRequest as exc:
             self._bad_request(writer, request, str(exc))
             return keep_alive
@@ -299,6 +303,7 @@ class LLMSimulator:
         plan = plan_reply(
             self.config, payload, messages, max_tokens, overrides, request.received_at,
             dropped=drop_rate > 0.0 and self._error_rng.random() < drop_rate,
+            calls=simulated_tool_calls(messages, tools) if tools else None,
         )  # fmt: skip
         if payload.get("stream"):
             usage = plan.usage if wants_usage(payload) else None
@@ -338,23 +343,31 @@ class LLMSimulator:
         usage: dict[str, int] | None,
     ) -> bool:
         """Stream a reply: headers and role chunk now, tokens as the ``Pacer`` runs them."""
-        prefix, suffix, opening, tail = stream_frames(plan.model, plan.finish_reason, usage)
         keep_alive = request.keep_alive
-        writer.write(stream_head(keep_alive) + opening)
         loop = asyncio.get_running_loop()
-        stream = TokenStream(
-            loop,
-            writer.transport,
-            self.stats,
-            prefix,
-            suffix,
-            plan.tokens,
-            plan.count,
-            plan.t_first,
-            plan.interval,
-            plan.drop,
-            tail,
-        )
+        stream: TokenStream
+        if plan.tool_calls:
+            opening, frames, tail = tool_call_frames(plan.model, plan.tool_calls, usage)
+            stream = FrameStream(
+                loop, writer.transport, self.stats, frames, plan.t_first, plan.interval,
+                plan.drop, tail,
+            )  # fmt: skip
+        else:
+            prefix, suffix, opening, tail = stream_frames(plan.model, plan.finish_reason, usage)
+            stream = TokenStream(
+                loop,
+                writer.transport,
+                self.stats,
+                prefix,
+                suffix,
+                plan.tokens,
+                plan.count,
+                plan.t_first,
+                plan.interval,
+                plan.drop,
+                tail,
+            )
+        writer.write(stream_head(keep_alive) + opening)
         self.stats.streams += 1
         self.stats.active_streams += 1
         try:

@@ -11,14 +11,12 @@ import itertools
 import math
 import random
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
 
+from agents.simulator.messages import Messages, content_text, last_user_text
 from agents.simulator.prose import reply_words
 from agents.simulator.script import MARKER_RE
-
-# Chat messages as plain dicts or the SDK's TypedDicts (hence Mapping, not dict).
-Messages = Sequence[Mapping[str, Any]]
+from agents.simulator.tools import grounded_answer
 
 EMBEDDING_DIMS = 64
 # A conversation whose first (system) message starts with this asks for a title.
@@ -39,6 +37,7 @@ _TITLE_STOPWORDS = frozenset(_TITLE_STOPWORD_TEXT.split())
 
 _WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-]*")
 _EMBED_WORD_RE = re.compile(r"\w+")
+_PIECE_RE = re.compile(r"\s*\S+")  # a token of a fixed reply: a word and the space before
 _EMBED_STOPWORD_TEXT = """
     a an the and or but if then so of in on at by for from with to into about as is are
     was were be been being it its this that these those i you he she we they me my your
@@ -46,31 +45,6 @@ _EMBED_STOPWORD_TEXT = """
     who when where why there here
 """
 _EMBED_STOPWORDS = frozenset(_EMBED_STOPWORD_TEXT.split())
-
-
-def content_text(content: Any) -> str:
-    """Plain text of a message ``content``: a string, a list of parts, or None (tool calls)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, str):
-                parts.append(part)
-            elif isinstance(part, dict) and isinstance(part.get("text"), str):
-                parts.append(part["text"])
-        return " ".join(parts)
-    return str(content)
-
-
-def last_user_text(messages: Messages) -> str:
-    """Text of the last user message, where the ``[sim:...]`` markers are read."""
-    for message in reversed(messages):
-        if isinstance(message, Mapping) and message.get("role") == "user":
-            return content_text(message.get("content"))
-    return ""
 
 
 def count_prompt_tokens(messages: Messages) -> int:
@@ -128,45 +102,72 @@ def simulated_reply(messages: Messages, n_tokens: int) -> list[str]:
     ``Always begin your answer with: <text>`` puts ``<text>`` first. Messages ending with
     an assistant message that starts the reply to the messages before it get the rest of
     that reply (``continued``): the two texts joined are the reply, to the character.
+    A reply quoting tool results or a passage (``grounded_answer``) is that fixed text,
+    its tokens keeping the whitespace before them, and ends where the text does; the
+    server sends it whole unless ``[sim:tokens=N]`` or ``max_tokens`` cut it.
     """
-    return list(reply_tokens(messages, reply_length(messages, n_tokens)))
+    return list(sized_reply(messages, n_tokens)[1])
 
 
-def reply_length(messages: Messages, n_tokens: int) -> int:
-    """``len(simulated_reply(messages, n_tokens))`` without writing the reply."""
-    if n_tokens <= 0:
-        return 0
-    if is_title_request(messages):
-        return len(_title_words(last_user_text(messages))[:n_tokens])
-    if (continuation := continued(messages)) is not None:
-        covered, rest = continuation
-        return max(0, n_tokens - covered) + (1 if rest and covered <= n_tokens else 0)
-    return n_tokens
+def reply_length(messages: Messages, n_tokens: int, *, whole: bool = False) -> int:
+    """``len(simulated_reply(messages, n_tokens))`` without writing the reply; ``whole``
+    as for ``sized_reply``."""
+    return sized_reply(messages, n_tokens, whole=whole)[0]
 
 
 def reply_tokens(messages: Messages, n_tokens: int) -> Iterator[str]:
-    """``simulated_reply`` written lazily, a sentence at a time.
+    """``simulated_reply`` written lazily, a sentence at a time."""
+    return sized_reply(messages, n_tokens)[1]
 
-    A burst of requests must not wait while whole replies are written up front: that
-    would delay the next request's intake, a lateness the token schedule cannot see.
+
+def sized_reply(
+    messages: Messages, n_tokens: int, *, whole: bool = False
+) -> tuple[int, Iterator[str]]:
+    """``(count, tokens)``: the length of ``simulated_reply(messages, n_tokens)`` and its
+    tokens, written lazily (the server's path: the conversation is read once for both).
+    With ``whole``, a reply of fixed text (or the rest of one) counts in full, whatever
+    ``n_tokens``: what the server does unless ``[sim:tokens=N]`` asks otherwise.
+
+    Lazily, because a burst of requests must not wait while whole replies are written up
+    front: that would delay the next request's intake, a lateness the token schedule
+    cannot see.
     """
-    if n_tokens <= 0:
-        return
-    if is_title_request(messages):
-        words = _title_words(last_user_text(messages))[:n_tokens]
-        yield from (word if index == 0 else " " + word for index, word in enumerate(words))
-        return
     tokens: Iterator[str]
-    if (continuation := continued(messages)) is not None:
+    if n_tokens <= 0 and not whole:
+        return 0, iter(())
+    if is_title_request(messages):
+        words = _title_words(last_user_text(messages))[: max(0, n_tokens)]
+        count = len(words)
+        tokens = (word if index == 0 else " " + word for index, word in enumerate(words))
+    elif (continuation := continued(messages)) is not None:
         covered, rest = continuation
-        tokens = _stream_tokens(messages[:-1])
-        for _ in range(covered):
-            next(tokens)
-        if rest:
-            tokens = itertools.chain([rest], tokens)
+        fixed = _fixed_tokens(messages[:-1])
+        total = _sent(fixed, n_tokens, whole)
+        count = max(0, total - covered) + (1 if rest and covered <= total else 0)
+        base = iter(fixed) if fixed is not None else _stream_tokens(messages[:-1])
+        tokens = _resumed(base, covered, rest)
     else:
-        tokens = _stream_tokens(messages)
-    yield from itertools.islice(tokens, n_tokens)
+        fixed = _fixed_tokens(messages)
+        count = max(0, _sent(fixed, n_tokens, whole))
+        tokens = iter(fixed) if fixed is not None else _stream_tokens(messages)
+    return count, itertools.islice(tokens, count)
+
+
+def _sent(fixed: list[str] | None, n_tokens: int, whole: bool) -> int:
+    """How many tokens of the full reply are sent: ``n_tokens`` of generated prose, all of
+    a fixed text or at most ``n_tokens`` of it."""
+    if fixed is None:
+        return n_tokens
+    return len(fixed) if whole else min(n_tokens, len(fixed))
+
+
+def _resumed(tokens: Iterator[str], covered: int, rest: str) -> Iterator[str]:
+    """``tokens`` after the first ``covered``, ``rest`` (of the last covered) first."""
+    for _ in range(covered):
+        next(tokens)
+    if rest:
+        yield rest
+    yield from tokens
 
 
 def continued(messages: Messages) -> tuple[int, str] | None:
@@ -182,17 +183,35 @@ def continued(messages: Messages) -> tuple[int, str] | None:
     if not partial or is_title_request(base):
         return None
     text = ""
-    for covered, token in enumerate(_stream_tokens(base), start=1):
+    for covered, token in enumerate(_full_reply(base), start=1):
         text += token
         if len(text) >= len(partial):
             return (covered, text[len(partial) :]) if text.startswith(partial) else None
         if not partial.startswith(text):
             return None
-    return None  # pragma: no cover - the stream never ends
+    return None  # a fixed reply, shorter than the text said to start it
+
+
+def _full_reply(messages: Messages) -> Iterator[str]:
+    """The whole reply to ``messages`` (not a title), token by token: a fixed text's
+    tokens, or generated prose without end."""
+    fixed = _fixed_tokens(messages)
+    return iter(fixed) if fixed is not None else _stream_tokens(messages)
+
+
+def _fixed_tokens(messages: Messages) -> list[str] | None:
+    """The tokens of a reply of fixed text (``grounded_answer``, after any required
+    opening), each with the whitespace before it; None for generated prose."""
+    answer = grounded_answer(messages)
+    if answer is None:
+        return None
+    if prefix := _required_opening(messages):
+        answer = " ".join(prefix.split()) + " " + answer
+    return _PIECE_RE.findall(answer.strip())
 
 
 def _stream_tokens(messages: Messages) -> Iterator[str]:
-    """The endless reply to ``messages`` (not a title), token by token."""
+    """The endless generated reply to ``messages`` (not a title), token by token."""
     words: Iterable[str] = reply_words(_messages_rng(messages), last_user_text(messages))
     if prefix := _required_opening(messages):
         words = itertools.chain(prefix.split(), words)
