@@ -5,6 +5,6 @@ Runs and steps are records: read-only. A prompt's draft is edited until it is su
 published; from then on its text never changes (``agents.prompting``).
 """
 
-from agents.admin import knowledge, prompts, providers, rules, runs
+from agents.admin import knowledge, prompts, providers, rules, runs, tools
 
-__all__ = ["knowledge", "prompts", "providers", "rules", "runs"]
+__all__ = ["knowledge", "prompts", "providers", "rules", "runs", "tools"]
