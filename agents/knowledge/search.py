@@ -1,30 +1,40 @@
 """Hybrid search over the chunks of ready documents: keywords fused with embeddings.
 
-Keyword search is hand SQL, one statement per database, because each engine keeps its own
-index (migration 0005): PostgreSQL's ``search_vector`` ranked by ``ts_rank_cd``, SQLite's
-FTS5 table ranked by ``bm25``. The question's words become a query in each engine's
-syntax here, so no text a person types is ever read as an operator.
+Keywords are ranked by each database's own index (``keywords``). With embeddings
+configured, the question's vector is compared in-process with numpy against the keyword
+candidates and the most recently ingested chunks, and the two rankings are fused with
+reciprocal rank fusion. Without embeddings, or when the provider fails, search is
+keyword-only.
 
-With embeddings configured, the question's vector is compared in-process with numpy
-against the keyword candidates and the most recently ingested chunks, and the two rankings
-are fused with reciprocal rank fusion. Without embeddings, or when the provider fails,
-search is keyword-only. Three queries at most: keyword candidates, candidates' vectors,
-the hits' rows; nothing reads every chunk.
+Every statement sees only the documents of the audiences asked for (``Document.audience``;
+``audience_levels`` says which a reader may see). ``knowledge_search_many`` answers a burst
+of questions together: one embeddings call for all of them, each question's keyword
+queries, one read of the vectors of every candidate and of the newest chunks, one read of
+the hits' rows. Nothing reads every chunk.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from django.db import NotSupportedError, connection
-from django.db.models import Q
+import numpy.typing as npt
+from django.db import connection
 
-from agents.knowledge.embeddings import EmbeddingError, Vectors, embed_texts, from_bytes
+from agents.knowledge.embeddings import EmbeddingError, Vectors, embed_texts
+from agents.knowledge.keywords import STOP_WORDS, keyword_ranking, query_words
 from agents.knowledge.types import Hit
-from agents.models import Chunk, Document
+from agents.knowledge.visibility import (
+    Allowed,
+    Audiences,
+    allowed_of,
+    listed,
+    listed_in,
+    sees,
+    visible,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,117 +42,79 @@ logger = logging.getLogger(__name__)
 # 60 is the value from Cormack, Clarke and Buettcher (SIGIR 2009) and everyone's default:
 # large enough that one ranking's top place does not outweigh agreement between both.
 RRF_K = 60
-# The newest chunks with vectors, compared besides the keyword candidates, so that a
-# passage sharing no word with the question can still be found by meaning.
+# The newest chunks with vectors (of the audiences asked for), compared besides the
+# keyword candidates, so that a passage sharing no word with the question can still be
+# found by meaning.
 RECENT_CHUNKS = 500
-# Words of a question used in the keyword query: a pasted essay stays one cheap query.
-MAX_QUERY_WORDS = 32
-# Seconds to wait for the question's vector before searching by keywords alone.
+# Seconds to wait for the questions' vectors before searching by keywords alone.
 EMBED_TIMEOUT = 5.0
+_STORED = np.dtype("<f4")  # as ``embeddings.to_bytes`` writes them
 
-_WORD_RE = re.compile(r"\w+")
-# English words too common to rank by, which PostgreSQL's 'english' configuration drops
-# itself; FTS5 has no such list, and "how do I" would otherwise match every passage.
-_STOP_WORD_TEXT = """
-a about above after again against all am an and any are as at be because been before
-being below between both but by can could did do does doing down during each few for
-from further had has have having he her here hers herself him himself his how i if in
-into is it its itself just me more most my myself no nor not now of off on once only or
-other our ours ourselves out over own same she should so some such than that the their
-theirs them themselves then there these they this those through to too under until up
-very was we were what when where which while who whom why will with would you your
-yours yourself yourselves
-"""
-_STOP_WORDS = frozenset(_STOP_WORD_TEXT.split())
-_READY = Document.Status.READY
-
-# Rank at most RANKED_MAX matches: ranking reads each match's vector, and a question of
-# common words matches a large share of a big knowledge base (100,000 passages: ~3 s).
-# All of the words first (the best matches), then any of them to fill up.
-RANKED_MAX = 2000
-_POSTGRES_SQL = """
-    WITH matched AS (
-        SELECT c.id, c.search_vector FROM agents_chunk c
-        JOIN agents_document d ON d.id = c.document_id
-        WHERE d.status = %s AND c.search_vector @@ websearch_to_tsquery('english', %s)
-          AND NOT (c.id = ANY(%s))
-        LIMIT %s
-    )
-    SELECT id FROM matched
-    ORDER BY ts_rank_cd(search_vector, websearch_to_tsquery('english', %s)) DESC, id
-    LIMIT %s
-"""
-# bm25() is lower for better matches. FTS5 needs the table's own name beside MATCH.
-_SQLITE_SQL = """
-    WITH matched AS (
-        SELECT rowid AS id, bm25(agents_chunk_fts) AS score FROM agents_chunk_fts
-        WHERE agents_chunk_fts MATCH %s LIMIT %s
-    )
-    SELECT c.id FROM matched
-    JOIN agents_chunk c ON c.id = matched.id
-    JOIN agents_document d ON d.id = c.document_id
-    WHERE d.status = %s AND NOT c.id IN (SELECT value FROM json_each(%s))
-    ORDER BY matched.score, c.id
-    LIMIT %s
+# The newest chunks with vectors that one audience set may see (the primary key's index,
+# read backwards), tagged with the set's place in the batch.
+_RECENT_SQL = """
+    SELECT * FROM (
+        SELECT c.id, %s AS part FROM agents_chunk c
+        WHERE c.embedding IS NOT NULL AND {visible}
+        ORDER BY c.id DESC LIMIT %s
+    ) r
 """
 
 
-def knowledge_search(query: str, *, limit: int = 5, candidates: int = 50) -> list[Hit]:
-    """The ``limit`` best passages for ``query`` from ready documents, best first.
+def knowledge_search(
+    query: str, *, limit: int = 5, candidates: int = 50, audiences: Audiences = None
+) -> list[Hit]:
+    """The ``limit`` best passages for ``query`` from ready documents whose audience is
+    one of ``audiences`` (None: every document), best first.
 
     Synchronous: call it on the database thread. Each hit's score is its fused score.
     """
-    words = query_words(query)
-    if not words or limit <= 0:
-        return []
-    rankings = [keyword_ranking(words, candidates)]
-    vector = _query_vector(query)
-    if vector is not None:
-        rankings.append(_vector_ranking(vector, rankings[0], candidates))
-    fused = rrf_fuse(rankings)[:limit]
-    return _hits(fused)
+    return knowledge_search_many(
+        [query], limit=limit, candidates=candidates, audiences_each=[audiences]
+    )[0]
 
 
-def query_words(query: str) -> list[str]:
-    """The question's distinct words, lower-cased, punctuation and operators dropped."""
-    words = dict.fromkeys(word.lower() for word in _WORD_RE.findall(query))
-    return list(words)[:MAX_QUERY_WORDS]
+def knowledge_search_many(
+    queries: Sequence[str],
+    *,
+    limit: int = 5,
+    candidates: int = 50,
+    audiences_each: Sequence[Audiences] | None = None,
+) -> list[list[Hit]]:
+    """``knowledge_search`` for each of ``queries``, with the audiences at the same place
+    of ``audiences_each`` (None: every document for all).
 
-
-def keyword_ranking(words: list[str], candidates: int) -> list[int]:
-    """Ids of the ``candidates`` chunks of ready documents best matching ``words``: those
-    with all of them first, then those with any."""
-    if connection.vendor == "postgresql":
-        # Bare words: websearch_to_tsquery reads nothing else as syntax, and drops the
-        # English stop words itself (a query of only those matches nothing).
-        plain = [word for word in words if word != "or"]
-        queries, run = [" ".join(plain), " or ".join(plain)], _postgres_ranking
-    elif connection.vendor == "sqlite":
-        # Each word a quoted FTS5 string: NEAR, AND, "*" or ":" inside one are plain text.
-        quoted = [f'"{word}"' for word in words if word not in _STOP_WORDS]
-        if not quoted:
-            return []
-        queries, run = [" AND ".join(quoted), " OR ".join(quoted)], _sqlite_ranking
-    else:
-        raise NotSupportedError(f"knowledge search has no keyword index on {connection.vendor}")
-    found: list[int] = []
-    for text in dict.fromkeys(queries):  # one query when there is one word
-        if len(found) >= candidates:
-            break
-        found += run(text, found, max(0, candidates - len(found)))
+    One embeddings call for all the questions, their keyword queries, one read of the
+    vectors, one of the rows. Synchronous: call it on the database thread.
+    """
+    if audiences_each is None:
+        audiences_each = [None] * len(queries)
+    elif len(audiences_each) != len(queries):
+        raise ValueError(f"{len(queries)} queries but {len(audiences_each)} audience lists")
+    allowed = [allowed_of(audiences) for audiences in audiences_each]
+    words = [query_words(query) for query in queries]
+    asked = [n for n in range(len(queries)) if words[n] and allowed[n] != () and limit > 0]
+    found: list[list[Hit]] = [[] for _ in queries]
+    if not asked:
+        return found
+    rankings = {n: [keyword_ranking(words[n], candidates, allowed[n])] for n in asked}
+    vectors = _query_vectors([queries[n] for n in asked])
+    if vectors is not None:
+        by_vector = _vector_rankings(
+            vectors, [rankings[n][0] for n in asked], [allowed[n] for n in asked], candidates
+        )
+        for n, ranking in zip(asked, by_vector, strict=True):
+            rankings[n].append(ranking)
+    fused = {n: rrf_fuse(rankings[n])[:limit] for n in asked}
+    rows = _rows({pk for pairs in fused.values() for pk, _ in pairs})
+    for n in asked:
+        found[n] = [
+            Hit(pk, row[0], row[1], row[2], row[3], score)
+            for pk, score in fused[n]
+            # (gone if re-ingested meanwhile, or its document now for another audience)
+            if (row := rows.get(pk)) is not None and sees(allowed[n], row[4])
+        ]
     return found
-
-
-def _postgres_ranking(text: str, exclude: list[int], limit: int) -> list[int]:
-    with connection.cursor() as cursor:
-        cursor.execute(_POSTGRES_SQL, [_READY, text, exclude, RANKED_MAX, text, limit])
-        return [row[0] for row in cursor.fetchall()]
-
-
-def _sqlite_ranking(text: str, exclude: list[int], limit: int) -> list[int]:
-    with connection.cursor() as cursor:
-        cursor.execute(_SQLITE_SQL, [text, RANKED_MAX, _READY, json.dumps(exclude), limit])
-        return [row[0] for row in cursor.fetchall()]
 
 
 def rrf_fuse(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
@@ -158,51 +130,99 @@ def rrf_fuse(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float
     return sorted(scores.items(), key=lambda pair: -pair[1])
 
 
-def _query_vector(query: str) -> Vectors | None:
+def _query_vectors(queries: list[str]) -> Vectors | None:
+    """One row per query, from one embeddings call (``embed_texts`` sends up to 64 texts a
+    request); None without embeddings or when the provider fails: keywords alone then."""
     try:
-        vectors = embed_texts([query], timeout=EMBED_TIMEOUT)
+        return embed_texts(queries, timeout=EMBED_TIMEOUT)
     except EmbeddingError as exc:
         logger.warning("knowledge search by keywords only: %s", exc)
         return None
-    return None if vectors is None else vectors[0]
 
 
-def _vector_ranking(vector: Vectors, keyword_ids: list[int], candidates: int) -> list[int]:
-    """Ids of the ``candidates`` keyword and recent chunks closest to ``vector``."""
-    # Each ingestion replaces a document's chunks, so the highest ids are the chunks of
-    # the documents ingested last: the primary key's index finds them without a sort.
-    recent = (
-        Chunk.objects.filter(document__status=_READY, embedding__isnull=False)
-        .order_by("-pk")
-        .values("pk")[:RECENT_CHUNKS]
+def _vector_rankings(
+    vectors: Vectors, keyword_each: list[list[int]], allowed_each: list[Allowed], candidates: int
+) -> list[list[int]]:
+    """For each query's vector, the ids of the ``candidates`` chunks closest to it among
+    its own keyword candidates and the RECENT_CHUNKS newest chunks it may see."""
+    sets = sorted(set(allowed_each), key=lambda allowed: () if allowed is None else allowed)
+    ids, matrix, newest = _candidate_vectors(
+        {pk for ranking in keyword_each for pk in ranking}, sets, vectors.shape[1]
     )
-    rows = (
-        Chunk.objects.filter(Q(pk__in=keyword_ids) | Q(pk__in=recent))
-        .filter(document__status=_READY, embedding__isnull=False)
-        .order_by("pk")
-        .values_list("pk", "embedding")
-    )
-    ids, matrix = [], []
-    for pk, stored in rows:
-        stored_vector = from_bytes(stored or b"")
-        if stored_vector.shape == vector.shape:  # chunks from another model are skipped
-            ids.append(pk)
-            matrix.append(stored_vector)
-    if not ids:
-        return []
-    similarity = np.stack(matrix) @ vector
-    order = np.argsort(-similarity, kind="stable")[:candidates]  # ties: lower id first
-    return [ids[index] for index in order]
+    if not ids.size:
+        return [[] for _ in keyword_each]
+    similarity = matrix @ vectors.T  # (chunks, queries); all of unit length
+    rankings = []
+    for column, (keyword_ids, allowed) in enumerate(zip(keyword_each, allowed_each, strict=True)):
+        own = np.flatnonzero(np.isin(ids, keyword_ids))
+        rows = np.union1d(newest[sets.index(allowed)], own)  # ascending: ties to the lower id
+        order = np.argsort(-similarity[rows, column], kind="stable")[:candidates]
+        rankings.append(ids[rows[order]].tolist())
+    return rankings
 
 
-def _hits(fused: list[tuple[int, float]]) -> list[Hit]:
-    rows = Chunk.objects.filter(pk__in=[pk for pk, _ in fused], document__status=_READY)
-    found = {
-        row[0]: row
-        for row in rows.values_list("pk", "document_id", "document__title", "heading_path", "text")
-    }
-    return [
-        Hit(pk, row[1], row[2], row[3], row[4], score)
-        for pk, score in fused
-        if (row := found.get(pk)) is not None  # (gone if re-ingested meanwhile)
+def _candidate_vectors(
+    keyword_ids: set[int], sets: list[Allowed], dims: int
+) -> tuple[npt.NDArray[np.int64], Vectors, list[npt.NDArray[np.intp]]]:
+    """In one statement, the vectors of the keyword candidates and of each audience set's
+    RECENT_CHUNKS newest chunks: (ids ascending, their vectors, for each set the rows of
+    its newest chunks). Vectors of another length (another model's) are left out.
+
+    The ids are gathered first and the chunks read by primary key: asked for as "among the
+    candidates or among the newest", PostgreSQL read every chunk (170 ms at 100,000).
+    """
+    parts = [
+        "SELECT unnest(%s::bigint[]) AS id, -1 AS part"
+        if connection.vendor == "postgresql"
+        else "SELECT value AS id, -1 AS part FROM json_each(%s)"
     ]
+    params: list[Any] = [listed(sorted(keyword_ids))]
+    for part, allowed in enumerate(sets):
+        condition, visible_params = visible("c", allowed)
+        parts.append(_RECENT_SQL.format(visible=condition))
+        params += [part, *visible_params, RECENT_CHUNKS]
+    sql = (
+        "SELECT c.id, w.part, c.embedding FROM agents_chunk c "  # noqa: S608
+        f"JOIN ({' UNION ALL '.join(parts)}) w ON w.id = c.id WHERE c.embedding IS NOT NULL"
+    )
+    stored: dict[int, bytes] = {}
+    newest: list[list[int]] = [[] for _ in sets]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for pk, part, vector in cursor.fetchall():
+            if len(vector) == dims * _STORED.itemsize:
+                stored.setdefault(pk, vector)
+                if part >= 0:
+                    newest[part].append(pk)
+    ids = np.fromiter(sorted(stored), dtype=np.int64, count=len(stored))
+    blob = b"".join(bytes(stored[pk]) for pk in ids.tolist())  # decoded once, for all
+    matrix = np.frombuffer(blob, dtype=_STORED).reshape(ids.size, dims).astype(np.float32)
+    return ids, matrix, [np.searchsorted(ids, sorted(pks)) for pks in newest]
+
+
+def _rows(pks: set[int]) -> dict[int, tuple[int, str, str, str, str]]:
+    """pk: (document id, title, heading path, text, audience) of those of ``pks`` that are
+    chunks of ready documents."""
+    if not pks:
+        return {}
+    condition, params = visible("c", None)
+    sql = (
+        "SELECT c.id, c.document_id, "  # noqa: S608
+        "(SELECT d.title FROM agents_document d WHERE d.id = c.document_id), "
+        "c.heading_path, c.text, "
+        "(SELECT d.audience FROM agents_document d WHERE d.id = c.document_id) "
+        f"FROM agents_chunk c WHERE {listed_in('c.id')} AND {condition}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [listed(sorted(pks)), *params])
+        return {row[0]: row[1:] for row in cursor.fetchall()}
+
+
+__all__ = [
+    "STOP_WORDS",
+    "keyword_ranking",
+    "knowledge_search",
+    "knowledge_search_many",
+    "query_words",
+    "rrf_fuse",
+]
