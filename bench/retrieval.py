@@ -4,12 +4,22 @@
 
 1. Ingests the demo user guide (``agents/knowledge/demo/``) twice, keyword-only and with
    the simulator's embeddings, and asks ``bench/retrieval_questions.jsonl``: hit rate at
-   5 (the labelled section among the first five passages) and MRR, for each.
-2. Adds ``--chunks`` synthetic passages (words drawn from the guide's vocabulary, with
-   embeddings) and times ``--queries`` searches, keyword-only and hybrid (p50 / p95 ms;
-   hybrid includes embedding the question over HTTP at the in-process simulator).
+   5 (the labelled section among the first five passages) and MRR, for each; then the
+   cost per question of a burst (``--burst`` questions in one ``knowledge_search_many``,
+   and the same one ``knowledge_search`` at a time).
+2. Adds ``--chunks`` synthetic passages, the guide ingested again halfway through (so
+   that its passages are neither the first read nor the newest), with the simulator's
+   embeddings. The passages are made of words drawn by Zipf's law from a vocabulary of
+   50,000 (English function words, the guide's words, made-up English-looking words),
+   100-250 words each under headings, 10-120 per document, 10% of documents for staff
+   only and 20% for people signed in. Then: the labelled questions again, among all
+   those passages (``scale`` quality), ``--queries`` searches one at a time (p50 / p95
+   ms, for every audience and for visitors; hybrid includes embedding the question over
+   HTTP at the in-process simulator), and a burst of 20.
 
-Without ``--database-url`` a temporary SQLite file is used.
+Without ``--database-url`` a temporary SQLite file is used. Planner statistics are
+gathered (``ANALYZE``) after the synthetic passages are added, as autovacuum would soon
+do, unless ``--no-analyze``. Django runs with DEBUG off, as served.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import time
 from pathlib import Path
 
@@ -25,16 +36,19 @@ from dbsetup import BASE_DIR, migrated_database
 
 DEMO = BASE_DIR / "agents" / "knowledge" / "demo"
 QUESTIONS = BASE_DIR / "bench" / "retrieval_questions.jsonl"
+SEED = 7
 
 
-def ingest_demo() -> float:
-    """Ingest the demo guide afresh; returns pages (files) per second."""
+def ingest_demo(*, alone: bool = True) -> float:
+    """Ingest the demo guide afresh (``alone``: removing every other document); returns
+    pages (files) per second."""
     from agents.knowledge.ingest import document_add, document_ingest, upload_from_file
     from agents.models import Document
     from agents.pipeline.config import staff_config_changed
 
-    Document.objects.all().delete()
     files = sorted(DEMO.glob("*.md"))
+    documents = Document.objects.all()
+    (documents if alone else documents.filter(source__in=[p.name for p in files])).delete()
     began = time.perf_counter()
     for path in files:
         upload = upload_from_file(path.name, path.read_bytes())
@@ -46,13 +60,18 @@ def ingest_demo() -> float:
     return len(files) / elapsed
 
 
+def questions() -> list[str]:
+    return [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines()]
+
+
 def quality() -> tuple[float, float]:
+    """Hit rate at 5 and MRR of the labelled questions."""
     from agents.knowledge.search import knowledge_search
 
-    questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line]
+    labelled = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line]
     hits = 0
     reciprocal = 0.0
-    for q in questions:
+    for q in labelled:
         found = knowledge_search(q["question"], limit=5)
         for rank, hit in enumerate(found, start=1):
             if hit.title == Path(q["file"]).stem.replace("-", " ").replace("_", " ") and (
@@ -61,75 +80,214 @@ def quality() -> tuple[float, float]:
                 hits += 1
                 reciprocal += 1 / rank
                 break
-    return hits / len(questions), reciprocal / len(questions)
+    return hits / len(labelled), reciprocal / len(labelled)
 
 
-def synthetic(count: int) -> None:
-    """``count`` passages in documents of 200, made from the guide's own words."""
+# The synthetic corpus: words drawn by Zipf's law (frequency ~ 1 / rank) from a vocabulary
+# of VOCABULARY words: English function words first (about half of running text), then the
+# guide's and the questions' own words spread among made-up English-looking words up to
+# rank CONTENT_RANKS, then made-up words only. A question's words thus match from a third
+# of all passages (the commonest) down to a few dozen, as in real documents.
+VOCABULARY = 50_000
+CONTENT_RANKS = 5_000
+TOPIC_SHARE = 0.15  # of a passage's words drawn from its document's own 25 topic words
+_FUNCTION_WORDS = """
+the of and to a in is that it for as with was on be by this are or at from have an not
+but which you they his we all were there one their has been can more if will would who
+so its about what when them some than other into only these then also out up time may
+could do two any first new most such like over our how each very after many between
+through where should those just because did while both before same under well use used
+here must does being own get make way even every since again down much still why without
+"""
+_ONSETS = "b c d f g h j l m n p r s t v w b c d l m p r s t br cr dr gr pl pr sh st tr ch"
+_VOWELS = "a e i o u a e i o a e ea ou"
+_CODAS = ["", "", "", "n", "r", "l", "s", "t", "m", "nd", "st", "ck", "ng"]
+_SUFFIXES = [""] * 8 + ["s", "s", "ing", "ed", "er", "ion", "ly", "ment"]
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def vocabulary() -> list[str]:
+    """VOCABULARY distinct lower-case words, commonest first (see above)."""
+    rng = random.Random(SEED)
+    function_words = _words(_FUNCTION_WORDS)
+    onsets, vowels = _words(_ONSETS), _words(_VOWELS)
+    texts = [p.read_text() for p in sorted(DEMO.glob("*.md"))] + [QUESTIONS.read_text()]
+    real = sorted({w.lower() for t in texts for w in re.findall(r"[A-Za-z]{2,}", t)})
+    real = [w for w in real if w not in set(function_words)]
+    taken = set(real) | set(function_words)
+    made: list[str] = []
+    while len(made) < VOCABULARY - len(taken):
+        syllables = rng.choice((1, 2, 2, 2, 3))
+        word = "".join(
+            rng.choice(onsets) + rng.choice(vowels) + rng.choice(_CODAS) for _ in range(syllables)
+        )
+        word += rng.choice(_SUFFIXES)
+        if len(word) > 3 and word not in taken:
+            taken.add(word)
+            made.append(word)
+    content = real + made[: CONTENT_RANKS - len(real)]
+    rng.shuffle(content)
+    return function_words + content + made[CONTENT_RANKS - len(real) :]
+
+
+def synthetic(count: int, seed: int) -> None:
+    """``count`` passages in documents of 10-120 passages, 100-250 words each in sentences,
+    under headings (document title › section), with the simulator's embeddings.
+    Audiences: 70% everyone, 20% signed in, 10% staff."""
+    import numpy as np
+
     from agents.knowledge.embeddings import to_bytes
     from agents.models import Chunk, Document
     from agents.simulator.text import simulated_embedding
 
-    words = " ".join(p.read_text() for p in DEMO.glob("*.md")).split()
-    rng = random.Random(7)
-    for start in range(0, count, 200):
-        document = Document.objects.create(title=f"synthetic {start}", kind="text", body=b"-",
-                                           status="ready", chunk_count=200, version=1)  # fmt: skip
-        rows = []
-        for n in range(200):
-            text = " ".join(rng.choice(words) for _ in range(120))
-            vector = simulated_embedding(text)
-            rows.append(Chunk(document=document, position=n, heading_path="Synthetic",
+    rng = random.Random(seed)
+    nrng = np.random.default_rng(seed)
+    words = np.array(vocabulary())
+    zipf = np.cumsum(1.0 / np.arange(1, len(words) + 1))
+    zipf /= zipf[-1]
+    content = len(_words(_FUNCTION_WORDS))  # the first rank of a heading's or topic's words
+
+    def draw(n: int, first: int = 0) -> list[str]:
+        low = zipf[first - 1] if first else 0.0
+        return [str(w) for w in words[np.searchsorted(zipf, nrng.uniform(low, 1.0, n))]]
+
+    def sentences(tokens: list[str]) -> str:
+        out, at = [], 0
+        while at < len(tokens):
+            part = tokens[at : at + rng.randint(6, 22)]
+            out.append(" ".join([part[0].capitalize(), *part[1:]]) + ".")
+            at += len(part)
+        return " ".join(out)
+
+    made = 0
+    while made < count:
+        size = min(rng.randint(10, 120), count - made)
+        topic = draw(25, first=content)
+        title = " ".join(draw(rng.randint(2, 4), first=content)).capitalize()
+        audience = rng.choices(["everyone", "signed_in", "staff"], [7, 2, 1])[0]
+        document = Document.objects.create(
+            title=title, kind="text", body=b"-", status="ready", audience=audience,
+            chunk_count=size, version=1,
+        )  # fmt: skip
+        rows, section = [], title
+        for n in range(size):
+            if n % rng.randint(2, 6) == 0:
+                section = " ".join(draw(rng.randint(1, 4), first=content)).capitalize()
+            tokens = draw(rng.randint(100, 250))
+            for at in range(len(tokens)):
+                if rng.random() < TOPIC_SHARE:
+                    tokens[at] = rng.choice(topic)
+            heading, text = f"{title} › {section}", sentences(tokens)
+            vector = simulated_embedding(f"{heading}\n{text}")
+            rows.append(Chunk(document=document, position=n, heading_path=heading[:500],
                               text=text, embedding=to_bytes(vector)))  # fmt: skip
-        Chunk.objects.bulk_create(rows)
+        Chunk.objects.bulk_create(rows, batch_size=500)
+        made += size
 
 
-def latency(queries: int) -> tuple[float, float]:
+def latency(queries: int, audiences: tuple[str, ...] | None) -> tuple[float, float]:
+    """p50 and p95 ms of one search at a time."""
     from agents.knowledge.search import knowledge_search
 
-    questions = [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines()]
+    asked = questions()
     times = []
     for n in range(queries):
         began = time.perf_counter()
-        knowledge_search(questions[n % len(questions)], limit=5)
+        knowledge_search(asked[n % len(asked)], limit=5, audiences=audiences)
         times.append((time.perf_counter() - began) * 1000)
     return percentile(times, 0.5), percentile(times, 0.95)
+
+
+def burst_cost(size: int, rounds: int) -> tuple[float, float]:
+    """ms per question, median of ``rounds``: ``size`` questions in one
+    ``knowledge_search_many``, and the same questions one ``knowledge_search`` each."""
+    from agents.knowledge.search import knowledge_search, knowledge_search_many
+
+    asked = (questions() * (size // 70 + 1))[:size]
+    audiences = [("everyone", "signed_in")] * size
+    batch, single = [], []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        knowledge_search_many(asked, limit=5, audiences_each=audiences)
+        batch.append((time.perf_counter() - began) * 1000 / size)
+        began = time.perf_counter()
+        for question, allowed in zip(asked, audiences, strict=True):
+            knowledge_search(question, limit=5, audiences=allowed)
+        single.append((time.perf_counter() - began) * 1000 / size)
+    return percentile(batch, 0.5), percentile(single, 0.5)
+
+
+def analyze() -> None:
+    """Fresh planner statistics, as autovacuum would soon have after a large ingestion."""
+    from django.db import connection
+
+    from agents.knowledge.keywords import forget_statistics
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    forget_statistics()  # (read every few minutes: the guide's alone were read before)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--database-url", default="")
-    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--chunks", type=int, default=100_000, help="0: the guide alone")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--burst", type=int, default=100, help="questions in one batch")
+    parser.add_argument("--no-analyze", action="store_true",
+                        help="time the synthetic passages without planner statistics")  # fmt: skip
     args = parser.parse_args()
     tmp = migrated_database(args.database_url, "orion-retrieval-")
     from django.conf import settings
     from django.db import connection
 
+    from agents.models import Chunk
     from agents.simulator import SimulatorConfig, run_in_thread
 
+    settings.DEBUG = False  # as served: no query log, no debug cursor
+    db = connection.vendor
+    modes = {"keyword": "", "hybrid": "sim-embed"}
     try:
         with run_in_thread(SimulatorConfig(port=0, ttft_ms=0)) as sim:
             settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = sim.base_url, "bench"
-            for model in ("", "sim-embed"):
+            for mode, model in modes.items():
                 settings.ORION_EMBEDDINGS_MODEL = model
                 pages = ingest_demo()
                 hit_rate, mrr = quality()
-                label = "hybrid" if model else "keyword"
-                print(
-                    f"retrieval-quality: db={connection.vendor} mode={label} hit_rate_at_5="
-                    f"{hit_rate:.3f} mrr={mrr:.3f} ingest_pages_per_s={pages:.1f}"
-                )
+                print(f"retrieval-quality: db={db} mode={mode} hit_rate_at_5={hit_rate:.3f} "
+                      f"mrr={mrr:.3f} ingest_pages_per_s={pages:.1f}")  # fmt: skip
+                batch, single = burst_cost(args.burst, rounds=5)
+                print(f"retrieval-burst: db={db} mode={mode} chunks={Chunk.objects.count()} "
+                      f"queries={args.burst} batch_ms_per_query={batch:.3f} "
+                      f"single_ms_per_query={single:.3f}")  # fmt: skip
+            if args.chunks <= 0:
+                return
             began = time.perf_counter()
-            synthetic(args.chunks)
-            print(f"synthetic: {args.chunks} passages in {time.perf_counter() - began:.0f} s")
-            for model in ("", "sim-embed"):
+            synthetic(args.chunks // 2, seed=SEED)
+            ingest_demo(alone=False)  # (with vectors: the model is the hybrid's)
+            synthetic(args.chunks - args.chunks // 2, seed=SEED + 1)
+            if not args.no_analyze:
+                analyze()
+            print(f"synthetic: {args.chunks} passages in {time.perf_counter() - began:.0f} s"
+                  f"{' (no ANALYZE)' if args.no_analyze else ''}")  # fmt: skip
+            for mode, model in modes.items():
                 settings.ORION_EMBEDDINGS_MODEL = model
-                latency(10)  # warm
-                p50, p95 = latency(args.queries)
-                label = "hybrid" if model else "keyword"
-                print(f"retrieval-latency: db={connection.vendor} mode={label} "
-                      f"chunks={args.chunks} p50_ms={p50:.1f} p95_ms={p95:.1f}")  # fmt: skip
+                hit_rate, mrr = quality()
+                print(f"retrieval-quality: db={db} mode={mode} scale={args.chunks} "
+                      f"hit_rate_at_5={hit_rate:.3f} mrr={mrr:.3f}")  # fmt: skip
+                for audiences in (None, ("everyone",)):
+                    latency(10, audiences)  # warm
+                    p50, p95 = latency(args.queries, audiences)
+                    who = "all" if audiences is None else ",".join(audiences)
+                    print(f"retrieval-latency: db={db} mode={mode} chunks={args.chunks} "
+                          f"audiences={who} p50_ms={p50:.1f} p95_ms={p95:.1f}")  # fmt: skip
+                batch, single = burst_cost(20, rounds=3)
+                print(f"retrieval-burst: db={db} mode={mode} chunks={args.chunks} "
+                      f"queries=20 batch_ms_per_query={batch:.2f} "
+                      f"single_ms_per_query={single:.2f}")  # fmt: skip
     finally:
         tmp.cleanup()
 
