@@ -32,10 +32,12 @@ class PlaceholderSpec:
 # What each prompt's text may name. Values come from ``placeholder_values``.
 PLACEHOLDERS: dict[str, PlaceholderSpec] = {
     "chat.system": PlaceholderSpec(allowed=("assistant_name", "today")),
+    "chat.knowledge": PlaceholderSpec(required=("passages",), allowed=("assistant_name", "today")),
 }
 DESCRIPTIONS: dict[str, str] = {
     "assistant_name": "the assistant's name (ORION_ASSISTANT_NAME, “Orion” by default)",
     "today": "today's date, such as 2026-12-07",
+    "passages": "the knowledge-base passages found for the question, numbered [1], [2]…",
 }
 
 

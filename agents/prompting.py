@@ -310,6 +310,8 @@ def prompt_change(
 # What each shipped prompt is for, shown in the admin's list (a blank description is filled).
 DESCRIPTIONS = {
     "chat.system": "The assistant's instructions, sent before every conversation.",
+    "chat.knowledge": "Added to the instructions when the knowledge base has passages for "
+    "the question: how to use them and cite them. Must include {passages}.",
     "chat.title": "Asks for a short title for a new conversation from its first message.",
     "chat.summary": "Asks for a summary of the earlier part of a long conversation.",
     "structured.repair": "Asks the model to fix JSON that does not match what a step needs.",
@@ -326,7 +328,7 @@ def prompts_install_shipped(**kwargs: object) -> list[str]:
 
     using = str(kwargs.get("using") or "default")
     plan = kwargs.get("plan")
-    if plan is not None and not _migrated(using):
+    if plan is not None and not agents_migrated(using):
         return []
     added = []
     for key, shipped in shipped_prompts().items():
@@ -348,7 +350,7 @@ def prompts_install_shipped(**kwargs: object) -> list[str]:
     return added
 
 
-def _migrated(using: str) -> bool:
+def agents_migrated(using: str) -> bool:
     """Whether every migration of the agents app is applied (a partial ``migrate`` leaves
     the tables without the columns this code writes)."""
     from django.db import connections

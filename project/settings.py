@@ -332,6 +332,13 @@ ORION_MODEL = env_str("ORION_MODEL", "orion-sim-1")
 # empty: keyword search only.
 ORION_EMBEDDINGS_MODEL = env_str("ORION_EMBEDDINGS_MODEL")
 # The name prompts give the assistant (the `{assistant_name}` placeholder).
+# Knowledge-base passages given to the model with each question, and their total length.
+ORION_RETRIEVAL_PASSAGES = env_int("ORION_RETRIEVAL_PASSAGES", 4, minimum=0)
+ORION_RETRIEVAL_MAX_CHARS = env_int("ORION_RETRIEVAL_MAX_CHARS", 4000, minimum=200)
+# Tool calls: rounds of calls per reply, and the reply's cost (in the providers' prices)
+# after which the model must answer without more tools (0: no cap).
+ORION_TOOL_ROUNDS = env_int("ORION_TOOL_ROUNDS", 3, minimum=0)
+ORION_TOOL_COST_CAP = env_float("ORION_TOOL_COST_CAP", 0.05, minimum=0.0)
 ORION_ASSISTANT_NAME = env_str("ORION_ASSISTANT_NAME", "Orion")
 ORION_PROVIDER_NAME = env_str("ORION_PROVIDER_NAME", "openai-compatible")
 ORION_MODEL_TIMEOUT = env_float("ORION_MODEL_TIMEOUT", 60.0, minimum=1.0)

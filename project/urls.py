@@ -10,6 +10,7 @@ admin.site.site_title = "Orion admin"
 
 urlpatterns = [
     path("", include("chat.urls")),
+    path("knowledge/", include("agents.urls")),
     path(
         "login/",
         auth_views.LoginView.as_view(template_name="registration/login.html"),

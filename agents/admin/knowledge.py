@@ -17,6 +17,7 @@ from agents.knowledge.extract import MAX_BODY_BYTES
 from agents.knowledge.ingest import Upload, upload_from_file
 from agents.knowledge.types import IngestError
 from agents.models import Document
+from agents.pipeline.config import staff_config_changed
 from agents.tasks import document_ingest_task
 from project.tasks import enqueue
 
@@ -38,7 +39,7 @@ class DocumentForm(forms.ModelForm):
 
     class Meta:
         model = Document
-        fields = ["title", "source"]
+        fields = ["title", "source", "audience"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -82,9 +83,9 @@ class DocumentForm(forms.ModelForm):
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
     form = DocumentForm
-    list_display = ["title", "kind", "progress", "chunk_count", "version", "ingested_at",
-                    "uploaded_by"]  # fmt: skip
-    list_filter = ["status", "kind"]
+    list_display = ["title", "kind", "audience", "progress", "chunk_count", "version",
+                    "ingested_at", "uploaded_by"]  # fmt: skip
+    list_filter = ["status", "kind", "audience"]
     search_fields = ["title", "source"]
     readonly_fields = ["kind", "progress", "error", "version", "chunk_count", "ingested_at",
                        "uploaded_by", "created_at", "passages"]  # fmt: skip
@@ -93,7 +94,7 @@ class DocumentAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         added = ["kind", "progress", "error", "version", "chunk_count", "ingested_at",
                  "uploaded_by", "created_at", "passages"] if obj else []  # fmt: skip
-        return ["title", "source", "upload", "text", "pasted_kind", *added]
+        return ["title", "source", "audience", "upload", "text", "pasted_kind", *added]
 
     @admin.display(description="status")
     def progress(self, document: Document) -> str:
@@ -119,6 +120,8 @@ class DocumentAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if content is not None:
             enqueue(document_ingest_task, obj.pk)
+        elif change and "audience" in form.changed_data:  # who may be answered from it
+            staff_config_changed()
 
     @admin.action(description="Ingest the selected documents again")
     def ingest_again(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:

@@ -2,7 +2,8 @@
 
 A burst of replies is prepared at once on the database thread (``replies_prepare``: the
 guard, the cache and staff's rules may answer there), then each reply is streamed
-(``answer_stream``: retrieval, tools, the model, the output check). The chat sees
+(``answer_stream``: tools, the model, the output check; retrieval is prepared with the
+burst). The chat sees
 ``TextDelta``s, then one ``AnswerDone``, or an ``AnswerError`` whose code ``error_text``
 puts into words; the context's ``run`` records every stage, and ``runs_store`` writes the
 records of a burst with the replies' final update. Modules: ``stages`` (the protocol),
@@ -18,9 +19,10 @@ from agents.pipeline.events import AnswerDone, TextDelta, Usage
 from agents.pipeline.generate import model_input
 from agents.pipeline.guard import Verdict, guard_assess
 from agents.pipeline.memory import history_fit, summary_write, with_summary
-from agents.pipeline.notices import answered_by_text
+from agents.pipeline.notices import answered_by_text, tools_used_text
 from agents.pipeline.offline import OFFLINE_REPLY
 from agents.pipeline.records import RunRecord
+from agents.pipeline.retrieve import reply_sources
 from agents.pipeline.runner import answer_stream, replies_prepare
 from agents.pipeline.stages import ReplyContext
 from agents.pipeline.status import ModelStatus, model_status
@@ -49,9 +51,11 @@ __all__ = [
     "model_input",
     "model_status",
     "replies_prepare",
+    "reply_sources",
     "runs_store",
     "staff_config",
     "summary_write",
     "title_suggest",
+    "tools_used_text",
     "with_summary",
 ]

@@ -21,6 +21,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -50,22 +51,29 @@ def knowledge_version() -> str:
     return snapshot.knowledge_version if snapshot is not None else "0"
 
 
+def knowledge_scope(audiences: Sequence[str]) -> str:
+    """The knowledge base as one asker sees it: its version and the widest audience they
+    may read. An answer drawn from staff-only documents is never served to a visitor."""
+    version = knowledge_version()
+    return f"{version}:{audiences[-1] if audiences else ''}" if version != "0" else version
+
+
 def question_normalise(text: str) -> str:
     """The form under which two askings of the same question meet: case, spacing and
     trailing punctuation do not matter."""
     return _SPACES.sub(" ", text.casefold()).strip().rstrip("?!.。 ")
 
 
-def question_key(question: str) -> str:
-    raw = "\x00".join((question_normalise(question), knowledge_version()))
+def question_key(question: str, audiences: Sequence[str] = ("everyone",)) -> str:
+    raw = "\x00".join((question_normalise(question), knowledge_scope(audiences)))
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def answer_for_question(question: str) -> Hit | None:
+def answer_for_question(question: str, audiences: Sequence[str] = ("everyone",)) -> Hit | None:
     """The newest stored answer to ``question`` under any prompt or model, expired or not:
     the ladder's cache tier, for when no model answers."""
     row = (
-        CachedAnswer.objects.filter(question_key=question_key(question))
+        CachedAnswer.objects.filter(question_key=question_key(question, audiences))
         .order_by("-created_at")
         .first()
     )
@@ -74,10 +82,17 @@ def answer_for_question(question: str) -> Hit | None:
     return "l3", _entry(row)
 
 
-def answer_key(question: str, prompt_label: str, model: str, rules_version: str = "") -> str:
+def answer_key(
+    question: str,
+    prompt_label: str,
+    model: str,
+    rules_version: str = "",
+    audiences: Sequence[str] = ("everyone",),
+) -> str:
     """A cached answer's key: a rule added later, that would now answer the question
     first, makes the old answer unreachable too."""
-    parts = (question_normalise(question), prompt_label, model, knowledge_version(), rules_version)
+    scope = knowledge_scope(audiences)
+    parts = (question_normalise(question), prompt_label, model, scope, rules_version)
     raw = "\x00".join(parts)
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -123,6 +138,7 @@ def _entry(answer: CachePut | CachedAnswer) -> dict[str, Any]:
         "tokens_in": answer.tokens_in,
         "tokens_out": answer.tokens_out,
         "cost": str(answer.cost) if answer.cost is not None else None,
+        "sources": list(answer.sources),
     }
 
 
@@ -179,7 +195,11 @@ class CacheStage:
                 continue
             label = context.system_prompt.cache_label if context.system_prompt else ""
             context.cache_key = answer_key(
-                context.question, label, context.provider.model, config.rules_version
+                context.question,
+                label,
+                context.provider.model,
+                config.rules_version,
+                context.audiences,
             )
             wanted.setdefault(context.cache_key, []).append(context)
         if not wanted:
@@ -199,7 +219,11 @@ class CacheStage:
             return
         tier, entry = hit
         context.ready = ReadyAnswer(
-            entry["answer"], answered_by="cache", provider=entry["provider"], model=entry["model"]
+            entry["answer"],
+            answered_by="cache",
+            provider=entry["provider"],
+            model=entry["model"],
+            sources=tuple(entry.get("sources") or ()),
         )
         context.run.cache_tier = tier
         detail.update(
@@ -231,10 +255,11 @@ def answers_cache_store(puts: list[CachePut]) -> None:
     rows_insert(
         CachedAnswer,
         ("key", "question_key", "question", "answer", "prompt_version", "provider", "model",
-         "tokens_in", "tokens_out", "cost", "created_at", "expires_at"),
+         "tokens_in", "tokens_out", "cost", "sources", "created_at", "expires_at"),
         [
-            (p.key, question_key(p.question), p.question[:4000], p.answer, p.prompt_label,
-             p.provider, p.model, p.tokens_in, p.tokens_out, p.cost, now, expires)
+            (p.key, question_key(p.question, p.audiences), p.question[:4000], p.answer,
+             p.prompt_label, p.provider, p.model, p.tokens_in, p.tokens_out, p.cost,
+             p.sources, now, expires)
             for p in {p.key: p for p in puts}.values()
         ],
         unique="key",

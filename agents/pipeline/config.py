@@ -1,7 +1,7 @@
 """What staff configure, as one snapshot per process, reloaded when any of it changes.
 
-Published prompts, rules, guard patterns, providers and the knowledge base's version are
-read from the database once and kept.
+Published prompts, rules, guard patterns, providers, the tools staff left on and the
+knowledge base's version are read from the database once and kept.
 Every save or delete of one of them sets a new token under ``CONFIG_TOKEN_KEY`` in the
 Django cache (shared by every process where Redis is configured); each batch of replies
 reads the token once and reloads the snapshot when it differs. A publish therefore takes
@@ -22,9 +22,10 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-from agents.models import Document, GuardPattern, PromptVersion, Provider, Rule
+from agents.models import Document, GuardPattern, PromptVersion, Provider, Rule, ToolSetting
 from agents.placeholders import placeholder_values, prompt_render
 from agents.providers import ProviderConfig, provider_from_row
+from agents.tools import TOOLS
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +45,12 @@ class PublishedPrompt:
         """The prompt as ``version`` says it (its ``prompt`` loaded)."""
         return cls(version.prompt.key, version.pk, version.label, version.text)
 
-    def rendered(self) -> str:
-        """The text as sent, its placeholders filled in."""
-        return prompt_render(self.text, placeholder_values()) if "{" in self.text else self.text
+    def rendered(self, **extra: str) -> str:
+        """The text as sent, its placeholders filled in (``extra``: values only this use
+        has, such as a question's passages)."""
+        if "{" not in self.text:
+            return self.text
+        return prompt_render(self.text, {**placeholder_values(), **extra})
 
     @property
     def cache_label(self) -> str:
@@ -83,6 +87,7 @@ class StaffConfig:
     providers: tuple[ProviderConfig, ...] = ()  # staff's enabled rows, by priority
     rules_version: str = ""  # changes whenever the enabled rules do (part of cache keys)
     knowledge_version: str = "0"  # changes whenever a document's chunks do (cache keys too)
+    tools: tuple[str, ...] = ()  # the registered tools staff have not turned off
 
     def prompt(self, key: str) -> PublishedPrompt:
         """The published version of prompt ``key`` (a missing prompt is a deployment bug:
@@ -170,11 +175,13 @@ def _load(token: str) -> StaffConfig:
         repr([(r.name, r.regex.pattern, r.answer) for r in rules]).encode()
     ).hexdigest()[:16]
     documents = list(Document.objects.filter(chunk_count__gt=0).order_by("pk")
-                     .values_list("pk", "version"))  # fmt: skip
+                     .values_list("pk", "version", "audience"))  # fmt: skip
     knowledge = hashlib.sha256(repr(documents).encode()).hexdigest()[:16] if documents else "0"
+    off = set(ToolSetting.objects.filter(enabled=False).values_list("name", flat=True))
+    tools = tuple(name for name in TOOLS if name not in off)
     return StaffConfig(token=token, prompts=prompts, rules=rules, guard_patterns=patterns,
                        providers=providers, rules_version=fingerprint,
-                       knowledge_version=knowledge)  # fmt: skip
+                       knowledge_version=knowledge, tools=tools)  # fmt: skip
 
 
 def _compile(pattern: str, what: str) -> re.Pattern[str] | None:
@@ -193,9 +200,9 @@ def _version_saved(instance: PromptVersion, **kwargs: Any) -> None:
 
 
 post_save.connect(_version_saved, sender=PromptVersion, dispatch_uid="config-PromptVersion")
-for _model in (Rule, GuardPattern, Provider):
+for _model in (Rule, GuardPattern, Provider, ToolSetting):
     post_save.connect(staff_config_changed, sender=_model, dispatch_uid=f"config-{_model}")
-for _deleted in (PromptVersion, Rule, GuardPattern, Provider):
+for _deleted in (PromptVersion, Rule, GuardPattern, Provider, ToolSetting, Document):
     post_delete.connect(
         staff_config_changed, sender=_deleted, dispatch_uid=f"config-del-{_deleted}"
     )

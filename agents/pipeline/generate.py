@@ -7,8 +7,10 @@ continues the same message from the text already shown (sent as the start of the
 assistant's reply), so the person sees one message, nothing repeated. When every provider
 has failed, the degradation ladder answers (``agents.pipeline.ladder``).
 
-Every attempt is a ``generate`` step with its tokens and cost, a failed or stopped one
-included: estimated (and marked so) where the provider sent no usage.
+A provider's answer may take several turns: a turn that ends in tool calls has them run
+(``agents.pipeline.tooling``) and the model goes on with their results, within the round
+and cost limits. Every turn is a ``generate`` step with its tokens and cost, a failed or
+stopped one included: estimated (and marked so) where the provider sent no usage.
 """
 
 from __future__ import annotations
@@ -16,21 +18,25 @@ from __future__ import annotations
 import time
 from contextlib import aclosing
 from decimal import Decimal
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from agents.knowledge.citations import passages_block, sources_cited
 from agents.pipeline.config import PublishedPrompt
 from agents.pipeline.events import AnswerDone, TextDelta
 from agents.pipeline.ladder import degrade
 from agents.pipeline.offline import offline_reply
 from agents.pipeline.records import CachePut
 from agents.pipeline.stages import AnswerStream, ReplyContext
+from agents.pipeline.tooling import tool_round, tools_still_offered
 from agents.providers import (
     HALF_OPEN,
     OPEN,
     ProviderConfig,
     ProviderError,
+    StreamEnd,
     Usage,
     breaker_failure,
     breaker_success,
@@ -38,6 +44,7 @@ from agents.providers import (
     stream_chat,
     usage_cost,
 )
+from agents.tools import tool_specs
 
 CHARS_PER_TOKEN = 4  # for estimating what a call used when the provider did not say
 # Failures that say nothing about the provider's health (one person's over-long
@@ -62,21 +69,39 @@ class GenerateStage:
 
 
 def model_input(
-    history: list[dict[str, str]], system_prompt: PublishedPrompt | None
+    history: list[dict[str, str]], system_prompt: PublishedPrompt | None, knowledge: str = ""
 ) -> list[dict[str, str]]:
-    """The messages sent to the model: the system prompt, then the conversation."""
-    if system_prompt is None:
+    """The messages sent to the model: the system prompt (and the question's passages
+    under it), then the conversation."""
+    system = "\n\n".join(
+        part for part in (system_prompt.rendered() if system_prompt else "", knowledge) if part
+    )
+    if not system:
         return list(history)
-    return [{"role": "system", "content": system_prompt.rendered()}, *history]
+    return [{"role": "system", "content": system}, *history]
 
 
-def usage_estimate(messages: list[dict[str, str]], answer_chars: int) -> Usage:
-    chars_in = sum(len(m["content"]) for m in messages)
+def knowledge_text(context: ReplyContext) -> str:
+    """The ``chat.knowledge`` prompt with the passages found for the question (nothing
+    when none were found)."""
+    if not context.passages:
+        return ""
+    block = passages_block(context.passages)
+    prompt = context.knowledge_prompt
+    if prompt is None:
+        return block
+    if "{passages}" not in prompt.text:  # (the admin refuses such a version)
+        return f"{prompt.rendered()}\n\n{block}"
+    return prompt.rendered(passages=block)
+
+
+def usage_estimate(messages: list[dict[str, Any]], answer_chars: int) -> Usage:
+    chars_in = sum(len(m.get("content") or "") for m in messages)
     return Usage(chars_in // CHARS_PER_TOKEN + 1, -(-answer_chars // CHARS_PER_TOKEN))
 
 
 async def _chain(context: ReplyContext) -> AnswerStream:
-    base = model_input(context.history, context.system_prompt)
+    base = model_input(context.history, context.system_prompt, knowledge_text(context))
     shown: list[str] = []
     failure: ProviderError | None = None
     now = time.time()
@@ -113,21 +138,79 @@ async def _chain(context: ReplyContext) -> AnswerStream:
 async def _attempt(
     context: ReplyContext,
     config: ProviderConfig,
-    messages: list[dict[str, str]],
+    messages: list[dict[str, Any]],
     resumed: str,
     *,
     cacheable: bool,
 ) -> AnswerStream:
-    """One provider's stream; raises ``ProviderError``. A continuation that starts over
-    from the beginning has what was already shown cut off its front."""
+    """One provider's answer, over as many turns as its tool calls take; raises
+    ``ProviderError``. A continuation that starts over from the beginning has what was
+    already shown cut off its front."""
     run = context.run
     run.answered_by, run.provider, run.model = "model", config.name, config.model
-    began = time.perf_counter()
-    parts: list[str] = []
     overlap = _Overlap(resumed)
-    recorded = False
+    offered = tool_specs(context.tools) if context.tools else None
+    rounds = 0
+    while True:
+        turn = _Turn()
+        call = _turn(context, config, messages, overlap, turn, offered, resumed)
+        async with aclosing(call):  # a stop closes the call (and records it) at once
+            async for delta in call:
+                yield delta
+        end, usage, cost = turn.end, turn.usage, turn.cost
+        assert end is not None and usage is not None  # noqa: S101 (the turn raised otherwise)
+        if offered and end.tool_calls:
+            rounds += 1
+            messages = [*messages, *await tool_round(context, end.tool_calls, turn.text)]
+            if not tools_still_offered(context, rounds):
+                offered = None  # the last turn: an answer from what it has
+            continue
+        if (
+            cacheable
+            and not resumed
+            and not rounds  # an answer from tools (the date, say) is not kept
+            and context.cache_key
+            and end.finish_reason in (None, "stop")  # not one cut short or filtered
+        ):
+            run.cache_put = CachePut(context.cache_key, context.question, turn.text,
+                                     run.prompt_label, config.name, config.model,
+                                     usage.tokens_in, usage.tokens_out, cost,
+                                     sources_cited(turn.text, context.passages),
+                                     context.audiences)  # fmt: skip
+        yield AnswerDone(config.name, config.model, end.usage, cost, end.finish_reason, "model")
+        return
+
+
+class _Turn:
+    """What one call to the model gave: its text, and how it ended."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.end: StreamEnd | None = None
+        self.usage: Usage | None = None
+        self.cost = Decimal(0)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+async def _turn(
+    context: ReplyContext,
+    config: ProviderConfig,
+    messages: list[dict[str, Any]],
+    overlap: _Overlap,
+    turn: _Turn,
+    offered: list[dict[str, Any]] | None,
+    resumed: str,
+) -> AnswerStream:
+    """Stream one call's text; ``turn`` holds how it ended. Recorded as a ``generate``
+    step, a failed or stopped call included."""
+    began = time.perf_counter()
+    parts = turn.parts
     code = "interrupted"
-    events = stream_chat(config, messages, max_tokens=settings.ORION_MAX_REPLY_TOKENS)
+    events = stream_chat(config, messages, max_tokens=settings.ORION_MAX_REPLY_TOKENS,
+                         tools=offered)  # fmt: skip
     try:
         async with aclosing(events):
             async for event in events:
@@ -140,28 +223,16 @@ async def _attempt(
                     yield TextDelta(text)
                 usage = event.usage or usage_estimate(messages, sum(map(len, parts)))
                 cost = usage_cost(config, usage)
-                _record(context, config, began, "complete", usage, cost,
+                outcome = "tool_calls" if offered and event.tool_calls else "complete"
+                _record(context, config, began, outcome, usage, cost,
                         estimated=event.usage is None, resumed=bool(resumed),
                         finish_reason=event.finish_reason)  # fmt: skip
-                recorded = True
-                if (
-                    cacheable
-                    and not resumed
-                    and context.cache_key
-                    and (
-                        event.finish_reason in (None, "stop")  # not one cut short or filtered
-                    )
-                ):
-                    run.cache_put = CachePut(context.cache_key, context.question, "".join(parts),
-                                             run.prompt_label, config.name, config.model,
-                                             usage.tokens_in, usage.tokens_out, cost)  # fmt: skip
-                yield AnswerDone(config.name, config.model, event.usage, cost,
-                                 event.finish_reason, "model")  # fmt: skip
+                turn.end, turn.usage, turn.cost = event, usage, cost
     except ProviderError as exc:
         code = exc.code
         raise
     finally:
-        if not recorded:  # failed or stopped: what was streamed was still paid for
+        if turn.end is None:  # failed or stopped: what was streamed was still paid for
             chars = sum(map(len, parts))
             usage = usage_estimate(messages, chars) if chars else Usage(0, 0)
             _record(context, config, began, code, usage, usage_cost(config, usage),

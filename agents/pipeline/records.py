@@ -45,6 +45,8 @@ class CachePut:
     tokens_in: int | None
     tokens_out: int | None
     cost: Decimal | None
+    sources: list[dict[str, Any]] = field(default_factory=list)  # the passages it cited
+    audiences: tuple[str, ...] = ("everyone",)  # who asked (part of the question's key)
 
 
 @dataclass(slots=True)

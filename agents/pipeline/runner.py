@@ -19,6 +19,7 @@ from agents.pipeline.config import PublishedPrompt, StaffConfig, staff_config
 from agents.pipeline.errors import AnswerError
 from agents.pipeline.events import AnswerDone, AnswerEvent, TextDelta
 from agents.pipeline.records import RunRecord
+from agents.pipeline.retrieve import KNOWLEDGE_PROMPT
 from agents.pipeline.stages import AnswerStream, ReplyContext, Stage
 from agents.providers import breakers_read, configured_provider
 
@@ -30,8 +31,8 @@ STAGE_PATHS: tuple[str, ...] = (
     "agents.pipeline.guard.GuardStage",  # block prompt injection, flag the suspicious
     "agents.pipeline.cache.CacheStage",  # a repeated first question: the answer at once
     "agents.pipeline.route.RouteStage",  # staff's rules answer without a model
-    "agents.pipeline.slots.RetrieveStage",  # knowledge-base passages (a slot for now)
-    "agents.pipeline.slots.ToolsStage",  # tool calls (a slot for now)
+    "agents.pipeline.retrieve.RetrieveStage",  # knowledge-base passages for the question
+    "agents.pipeline.tooling.ToolsStage",  # the tools the model is offered
     "agents.pipeline.generate.GenerateStage",  # the model (offline mode without one)
 )
 
@@ -50,11 +51,14 @@ def replies_prepare(
     *,
     kind: str = "reply",
     system_prompt: PublishedPrompt | None = None,
+    audiences: list[tuple[str, ...]] | None = None,
 ) -> list[ReplyContext]:
     """A context for each reply to ``histories`` (each oldest first, ending with the
     person's message), through the synchronous stages. Synchronous (database thread);
     never raises: a stage that fails is recorded and passed over. ``system_prompt``
-    replaces the published one (a preview of a draft)."""
+    replaces the published prompt of its key (a preview of a draft); ``audiences``, one
+    per history, says whose documents each asker may be answered from (documents for
+    everyone by default)."""
     try:
         config = staff_config()
     except Exception:
@@ -62,13 +66,16 @@ def replies_prepare(
         config = StaffConfig(token="")
     chain = config.providers or tuple(p for p in [configured_provider()] if p is not None)
     breakers = breakers_read(p.name for p in chain) if chain else {}
+    knowledge_prompt = None
+    if system_prompt is not None and system_prompt.key == KNOWLEDGE_PROMPT:
+        knowledge_prompt, system_prompt = system_prompt, None
     if system_prompt is None:
         system_prompt = config.prompts.get(SYSTEM_PROMPT)
     contexts = []
-    for history in histories:
+    for index, history in enumerate(histories):
         run = RunRecord(kind=kind)
-        if system_prompt is not None:
-            run.prompt_version_id, run.prompt_label = system_prompt.version_id, system_prompt.label
+        if (labelled := knowledge_prompt or system_prompt) is not None:  # (a preview's own)
+            run.prompt_version_id, run.prompt_label = labelled.version_id, labelled.label
         contexts.append(
             ReplyContext(
                 history=history,
@@ -77,6 +84,8 @@ def replies_prepare(
                 breakers=breakers,
                 system_prompt=system_prompt,
                 run=run,
+                audiences=audiences[index] if audiences is not None else ("everyone",),
+                knowledge_prompt=knowledge_prompt,
             )
         )
     for stage in STAGES:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from agents.knowledge.types import Hit
 from agents.pipeline.events import AnswerEvent
 from agents.pipeline.records import RunRecord
 from agents.providers import BreakerState, ProviderConfig
@@ -37,6 +38,7 @@ class ReadyAnswer:
     answered_by: str
     provider: str = ""
     model: str = ""
+    sources: tuple[dict[str, Any], ...] = ()  # the passages it shows or quotes
 
 
 @dataclass(slots=True)
@@ -52,6 +54,13 @@ class ReplyContext:
     ready: ReadyAnswer | None = None  # answered in the prepare phase
     flagged: bool = False  # the guard let it through but found it suspicious
     cache_key: str = ""  # set when the answer may be cached (a context-free question)
+    # Who asks: the knowledge-base audiences whose documents they may be answered from.
+    audiences: tuple[str, ...] = ("everyone",)
+    passages: tuple[Hit, ...] = ()  # found for the question, numbered from 1 in the prompt
+    knowledge_prompt: PublishedPrompt | None = None  # how the model is to use them
+    tools: tuple[str, ...] = ()  # the tools offered to the model (staff enabled them)
+    tools_used: list[str] = field(default_factory=list)  # names, in order of first use
+    sources: list[dict[str, Any]] | None = None  # set by a stage that shows passages itself
 
     @property
     def question(self) -> str:

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from agents.pipeline import AnswerDone, AnswerError, TextDelta, answer_stream
+from agents.pipeline import AnswerDone, AnswerError, TextDelta, answer_stream, reply_sources
 from chat.live.frames import delta_frame, exchange_frame, message_frame
 from chat.live.hub import Hub, LiveReply, hub
 from chat.models import Message
@@ -152,6 +152,8 @@ class Streamer:
             model=done.model,
             answered_by=done.answered_by,
             prompt_version=run.prompt_label if spent else "",
+            sources=reply_sources(self.live.job.context, self.text),
+            tools_used=list(self.live.job.context.tools_used),
             run=run,
         )
 
@@ -169,6 +171,7 @@ class Streamer:
             model=run.model,
             answered_by=run.answered_by,
             prompt_version=run.prompt_label if run.provider else "",
+            tools_used=list(self.live.job.context.tools_used),
             run=run,
         )
 
@@ -239,6 +242,7 @@ async def _finish(
     message.status = outcome.status
     message.error_code = outcome.error_code
     message.answered_by, message.provider = outcome.answered_by, outcome.provider
+    message.sources, message.tools_used = outcome.sources, outcome.tools_used
     if not stored:  # as the page will find it after a reload, once the sweep has been
         message.status, message.error_code = Message.Status.INTERRUPTED, "interrupted"
     try:

@@ -4,9 +4,10 @@ what a socket needs to show it (or to mark it interrupted when its generator is 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -51,12 +52,15 @@ class ReplyOutcome:
     model: str = ""
     answered_by: str = ""
     prompt_version: str = ""
+    sources: list[dict[str, Any]] = field(default_factory=list)  # the passages it cites
+    tools_used: list[str] = field(default_factory=list)
     run: RunRecord | None = None  # the pipeline's record, stored beside the reply
 
 
 FINISH_FIELDS = [
     "status", "content", "error_code", "first_token_at", "done_at",
     "tokens_in", "tokens_out", "cost", "provider", "model", "answered_by", "prompt_version",
+    "sources", "tools_used",
 ]  # fmt: skip
 
 
@@ -74,7 +78,7 @@ def messages_finish(*, finished: list[tuple[ReplyJob, ReplyOutcome]]) -> list[No
             [
                 (job.reply.pk, (o.status, o.content, o.error_code, o.first_token_at, now,
                                 o.tokens_in, o.tokens_out, o.cost, o.provider, o.model,
-                                o.answered_by, o.prompt_version))
+                                o.answered_by, o.prompt_version, o.sources, o.tools_used))
                 for job, o in finished
             ],
         )  # fmt: skip

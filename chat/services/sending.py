@@ -150,7 +150,10 @@ def _exchanges_store(requests: list[SendRequest]) -> list[ReplyJob]:
             limit=settings.ORION_HISTORY_MESSAGES,
         )
     # Stored first: the guard, the cache and the rules look at them afterwards.
-    contexts = replies_prepare([histories[r.conversation.pk] for r in requests])
+    contexts = replies_prepare(
+        [histories[r.conversation.pk] for r in requests],
+        audiences=[r.owner.audiences for r in requests],
+    )
     return [
         ReplyJob(
             conversation_id=r.conversation.pk,
@@ -204,7 +207,7 @@ def message_retry(
             limit=settings.ORION_HISTORY_MESSAGES,
             before_id=reply.pk,
         )
-        (context,) = replies_prepare([history])
+        (context,) = replies_prepare([history], audiences=[owner.audiences])
     except BaseException:
         lease_release(conversation.pk)
         raise

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
-from agents.pipeline import answered_by_text, error_text
+from agents.pipeline import answered_by_text, error_text, tools_used_text
 from chat.rendering import render_markdown
 
 register = template.Library()
@@ -25,3 +29,19 @@ def reply_error(code: str) -> str:
 def answered_by(code: str) -> str:
     """Under an answer no model wrote: what gave it, in words ("" for the model's own)."""
     return answered_by_text(code)
+
+
+@register.filter
+def tools_used(names: list[str]) -> str:
+    """A reply's tools in words: "Used the calculator and the date"."""
+    return tools_used_text(names)
+
+
+@register.filter
+def source_href(source: dict[str, Any]) -> str:
+    """The link to a cited passage in its document ("" for a source that names none)."""
+    document, chunk = source.get("document_id"), source.get("chunk_id")
+    if not isinstance(document, int) or not isinstance(chunk, int):
+        return ""
+    url = reverse("knowledge:document", args=[document])
+    return f"{url}?{urlencode({'passage': chunk})}#passage-{chunk}"

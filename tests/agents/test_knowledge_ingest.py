@@ -135,16 +135,18 @@ def test_staff_upload_a_file_and_paste_a_text_and_both_are_ingested(
     url = reverse("admin:agents_document_add")
     upload = SimpleUploadedFile("user-guide.md", GUIDE.encode(), content_type="text/markdown")
     response = admin_client.post(url, {"title": "", "source": "", "upload": upload,
-                                       "text": "", "pasted_kind": "markdown"})  # fmt: skip
+                                       "text": "", "pasted_kind": "markdown",
+                                       "audience": "everyone"})  # fmt: skip
     assert response.status_code == 302, response.content.decode()[:2000]
     document = wait_until_ingested(Document.objects.get(title="user guide").pk)
     assert (document.status, document.kind, document.uploaded_by.username) == (  # type: ignore[union-attr]
         "ready", "markdown", "root")  # fmt: skip
 
     admin_client.post(url, {"title": "Hours", "source": "", "text": "Open nine to five.",
-                            "pasted_kind": "text"})  # fmt: skip
+                            "pasted_kind": "text", "audience": "signed_in"})  # fmt: skip
     pasted = wait_until_ingested(Document.objects.get(title="Hours").pk)
     assert pasted.status == "ready" and pasted.chunks.get().text == "Open nine to five."
+    assert pasted.audience == "signed_in"
     page = admin_client.get(reverse("admin:agents_document_change", args=[pasted.pk]))
     assert "Open nine to five." in page.content.decode()
 
@@ -156,7 +158,8 @@ def test_uploads_orion_cannot_take_are_refused_in_words(
     url = reverse("admin:agents_document_add")
 
     def add(**data: Any) -> str:
-        fields = {"title": "", "source": "", "text": "", "pasted_kind": "text", **data}
+        fields = {"title": "", "source": "", "text": "", "pasted_kind": "text",
+                  "audience": "everyone", **data}  # fmt: skip
         return admin_client.post(url, fields).content.decode()
 
     assert "is not a kind of file Orion reads" in add(

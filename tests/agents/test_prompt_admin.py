@@ -188,8 +188,9 @@ def test_the_prompt_pages_read_a_fixed_number_of_queries(
 ) -> None:
     user = django_user_model.objects.get(username="paul")
     for prompt in Prompt.objects.all():
-        prompt_draft_save(prompt=prompt, text="A draft.", note="", user=user)
-    with django_assert_max_num_queries(12):
+        text = "A draft. {passages}" if prompt.key == "chat.knowledge" else "A draft."
+        prompt_draft_save(prompt=prompt, text=text, note="", user=user)
+    with django_assert_max_num_queries(13):  # (the snapshot: prompts, rules, ..., tools)
         page = publisher.get(reverse("admin:agents_prompt_changelist")).content.decode()
     assert page.count("(draft)") == Prompt.objects.count()
     prompt = Prompt.objects.get(key="chat.system")

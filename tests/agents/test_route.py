@@ -37,7 +37,7 @@ def test_a_disabled_rule_does_not_answer_and_the_question_goes_on() -> None:
     Rule.objects.create(name="hours", pattern="opening hours", answer="9-17", enabled=False)
     context = ask("opening hours?")
     assert context.ready is None
-    assert [s.outcome for s in context.run.steps] == ["allow", "miss", "pass"]
+    assert [s.outcome for s in context.run.steps] == ["allow", "miss", "pass", "skip", "offered"]
 
 
 def test_the_admin_refuses_a_broken_pattern_or_an_unknown_placeholder() -> None:

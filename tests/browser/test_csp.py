@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Page, Response, expect
 
-from agents.models import Prompt
+from agents.models import Chunk, Document, Prompt, ToolSetting
 from tests.browser.test_chat import UI_TIMEOUT, send, start_conversation, wait_for_reply
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -60,11 +60,17 @@ def test_no_page_breaks_the_content_security_policy(
     staff.is_superuser = True
     staff.save()
     prompt = Prompt.objects.get(key="chat.system")
+    calculator = ToolSetting.objects.get(name="calculator")
     for path in ("", "auth/user/", f"auth/user/{staff.pk}/change/", "chat/conversation/",
                  f"agents/prompt/{prompt.pk}/change/?question=Hi+there",  # a preview streams
                  f"agents/prompt/{prompt.pk}/diff/", "agents/provider/", "agents/rule/",
-                 "agents/rule/?sentence=hello", "agents/guardpattern/", "agents/run/"):  # fmt: skip
+                 "agents/rule/?sentence=hello", "agents/guardpattern/", "agents/run/",
+                 "agents/document/", "agents/document/add/", "agents/toolsetting/",
+                 f"agents/toolsetting/{calculator.pk}/change/"):  # fmt: skip
         visit(page, admin + path)
+    document = Document.objects.create(title="Guide", body=b"", status="ready", chunk_count=1)
+    chunk = Chunk.objects.create(document=document, position=0, heading_path="A", text="Text.")
+    visit(page, f"{live_server_url}/knowledge/documents/{document.pk}/?passage={chunk.pk}")
     assert console == []
 
 

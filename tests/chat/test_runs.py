@@ -35,7 +35,7 @@ async def test_a_model_reply_records_its_run_and_every_stage_in_order() -> None:
     steps = [s async for s in run.steps.order_by("position")]
     assert [(s.name, s.outcome) for s in steps] == [
         ("guard", "allow"), ("cache", "miss"), ("route", "pass"), ("retrieve", "skip"),
-        ("tools", "skip"), ("generate", "complete"), ("check", "ok"),
+        ("tools", "offered"), ("generate", "complete"), ("check", "ok"),
     ]  # fmt: skip
     starts = [s.start_ms for s in steps[:6]]
     assert starts == sorted(starts)
