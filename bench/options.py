@@ -64,6 +64,13 @@ def _load_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the direct-SDK baseline")
     parser.add_argument(
+        "--knowledge",
+        action="store_true",
+        help="load the demo knowledge base and ask questions about it, so every reply is "
+        "retrieved for (passages in every prompt; the simulator still answers with "
+        "--tokens of prose)",
+    )
+    parser.add_argument(
         "--warmup",
         type=int,
         default=1,

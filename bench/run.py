@@ -114,6 +114,10 @@ class Bench(Harness):
         return [f"bench warm-up {i}" for i in range(self.args.warmup * self.args.server_procs)]
 
     def texts(self) -> list[str]:
+        if self.args.knowledge:  # people's questions about the guide, each asked once
+            lines = (BASE_DIR / "bench" / "retrieval_questions.jsonl").read_text().splitlines()
+            asked = [json.loads(line)["question"] for line in lines if line.strip()]
+            return [f"{asked[i % len(asked)]} [sim:prose] (#{i})" for i in range(self.args.streams)]
         return [f"bench question {i}" for i in range(self.args.streams)]
 
     def setup(self, texts: list[str], pool: int = 0) -> list[ChatSpec]:
@@ -125,6 +129,8 @@ class Bench(Harness):
         if self.args.config == "services":
             self.prepare_services()
         self.manage("migrate", "--no-input")
+        if self.args.knowledge:
+            self.manage("kb_ingest", str(BASE_DIR / "agents" / "knowledge" / "demo"))
         pool_texts = [POOL_WARM_TEXT.format(i) for i in range(pool)]
         warmup_texts = self.warmup_texts()
         seeded = self.seed(pool_texts + warmup_texts + texts, titled=pool)
