@@ -90,4 +90,3 @@ def test_only_words_of_few_passages_are_distinctive(large: None) -> None:
 
     # (PostgreSQL leaves the stop words to its parser, which gives them no stem.)
     assert [term.strip('"') for term in engine.distinctive(terms)] == ["fjord", "glacier"]
-
