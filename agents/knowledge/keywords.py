@@ -143,7 +143,8 @@ def keyword_ranking(words: list[str], candidates: int, audiences: Any = None) ->
         before = len(found)
         found += _rank_distinctive(engine, engine.distinctive(terms), terms, found, candidates,
                                    allowed)  # fmt: skip
-        anyof = [pk for pk in anyof if pk not in set(found[before:])]
+        rare_found = set(found[before:])
+        anyof = [pk for pk in anyof if pk not in rare_found]
     return found + anyof[: candidates - len(found)]
 
 
