@@ -4,18 +4,20 @@ Each engine keeps its own index (migration 0005): PostgreSQL's ``search_vector``
 ``ts_rank``, SQLite's FTS5 table ranked by ``bm25``. The question's words become a query in
 each engine's syntax here, so no text a person types is ever read as an operator.
 
-A question is asked in tiers, each only while fewer than ``candidates`` are found:
+A question is first asked with any of its words, ranking at most RANKED_MAX matches. When
+there were no more (a knowledge base of a few thousand passages), every match was ranked
+and that is the answer: one statement. Otherwise, and straight away when PostgreSQL's
+planner statistics already call some of the words common, it is asked in tiers, each
+only while fewer than ``candidates`` are found:
 
 1. all of its words, ranking at most RANKED_MAX matches;
 2. any of its *distinctive* words, ranking at most DISTINCTIVE_MAX matches. A word is
    distinctive when at most COMMON_MATCHES passages hold it: in a large knowledge base a
    question's common words match a large share of all passages, the RANKED_MAX read of
    those would be merely the first found, and a passage holding none of the rare words
-   cannot rank well anyway. PostgreSQL's planner statistics say which words are common
-   (read once every STATISTICS_SECONDS), so this tier comes before tier 3 there; FTS5
-   counts each word's passages up to that number, asked only once tier 3 overflowed;
-3. any of its words, ranking at most RANKED_MAX matches, after tier 2's. When there were
-   no more matches than that (a small knowledge base), that ranking is exact.
+   cannot rank well anyway. PostgreSQL's statistics say which words are common (read
+   once every STATISTICS_SECONDS); FTS5 counts each word's passages up to that number;
+3. any of its words, to fill up.
 
 ``bench/retrieval.py`` measures what each tier costs and buys at 100,000 passages.
 """
@@ -30,8 +32,8 @@ from django.db import NotSupportedError, connection
 
 from agents.knowledge.visibility import Allowed, allowed_of, listed, visible
 
-# Rank at most RANKED_MAX matches of tiers 1 and 3: ranking reads each match's indexed
-# words, and a question of common words matches a large share of a big knowledge base.
+# Rank at most RANKED_MAX matches of the any-word query and of tier 1: ranking reads each
+# match's indexed words, and common words match a large share of a big knowledge base.
 RANKED_MAX = 500
 # Passages a word may be in and still be distinctive, and the matches tier 2 ranks at most.
 COMMON_MATCHES = 2_000
@@ -127,25 +129,25 @@ def keyword_ranking(words: list[str], candidates: int, audiences: Any = None) ->
     terms = engine.terms(words)
     if not terms:
         return []
+    anyof: list[int] | None = None
+    if not engine.known_large():
+        anyof, overflowed = engine.rank(engine.any_of(terms), [], candidates, RANKED_MAX, allowed)
+        if not overflowed or len(terms) == 1:
+            return anyof  # every match ranked (or the one word's first RANKED_MAX)
     found: list[int] = []
     if len(terms) > 1:
         found += engine.rank(engine.all_of(terms), found, candidates, RANKED_MAX, allowed)[0]
-    rare: list[str] | None = None
-    if len(found) < candidates and engine.distinctive_up_front:
-        rare = engine.distinctive(terms)
-        found += _rank_distinctive(engine, rare, terms, found, candidates, allowed)
-    if len(found) >= candidates:
-        return found
-    anyof, overflowed = engine.rank(
-        engine.any_of(terms), found, candidates - len(found), RANKED_MAX, allowed
-    )
-    if overflowed and rare is None:
-        before = len(found)
+    if len(found) < candidates:
         found += _rank_distinctive(engine, engine.distinctive(terms), terms, found, candidates,
                                    allowed)  # fmt: skip
-        rare_found = set(found[before:])
-        anyof = [pk for pk in anyof if pk not in rare_found]
-    return found + anyof[: candidates - len(found)]
+    if len(found) < candidates:
+        if anyof is None:
+            anyof = engine.rank(
+                engine.any_of(terms), found, candidates - len(found), RANKED_MAX, allowed
+            )[0]
+        seen = set(found)
+        found += [pk for pk in anyof if pk not in seen][: candidates - len(found)]
+    return found
 
 
 def _rank_distinctive(
@@ -157,7 +159,7 @@ def _rank_distinctive(
     allowed: Allowed,
 ) -> list[int]:
     """Tier 2: the best matches of any of the ``rare`` words (none when every word is
-    rare, or none is: tier 3 asks the same)."""
+    rare, or none is: the any-word query asks the same)."""
     if not rare or len(rare) == len(terms):
         return []
     return engine.rank(
@@ -166,9 +168,10 @@ def _rank_distinctive(
 
 
 class _Engine:
-    # Whether tier 2 is asked before tier 3, when the engine knows cheaply that some words
-    # are common (PostgreSQL's statistics), rather than after tier 3 overflowed.
-    distinctive_up_front = False
+    def known_large(self) -> bool:
+        """Whether the engine knows, without asking, that some words are common: the
+        any-word query would overflow, so it is not asked first."""
+        return False
 
     def terms(self, words: list[str]) -> list[str]:
         raise NotImplementedError
@@ -191,7 +194,8 @@ class _Engine:
 
 
 class _Postgres(_Engine):
-    distinctive_up_front = True
+    def known_large(self) -> bool:
+        return bool(postgres_common_stems())
 
     # Bare words: websearch_to_tsquery reads nothing else as syntax, and drops the English
     # stop words itself (a query of only those matches nothing).
@@ -207,7 +211,8 @@ class _Postgres(_Engine):
 
     def distinctive(self, terms: list[str]) -> list[str]:
         """The words none of whose stems is common (stop words have none: left out); all
-        of them when the statistics call no word common (nothing asked then)."""
+        of them when the statistics call no word common (nothing asked then: the tier
+        would be the any-word query again)."""
         common = postgres_common_stems()
         if not common:
             return terms

@@ -65,17 +65,17 @@ def test_without_the_distinctive_tier_the_first_matches_read_would_miss_it(
 
 
 @pytest.mark.django_db
-def test_a_small_knowledge_base_asks_no_more_than_before(
+def test_a_small_knowledge_base_asks_one_keyword_query(
     django_assert_num_queries: Any,
 ) -> None:
     corpus()
     keywords.forget_statistics()
 
-    # All words, any word (every match ranked: there were fewer than RANKED_MAX), the
-    # rows; PostgreSQL reads its word statistics once every few minutes besides.
-    with django_assert_num_queries(3 + (connection.vendor == "postgresql")):
+    # Any word (every match ranked: there were fewer than RANKED_MAX), the rows;
+    # PostgreSQL reads its word statistics once every few minutes besides.
+    with django_assert_num_queries(2 + (connection.vendor == "postgresql")):
         hits = knowledge_search(QUESTION, limit=50)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         knowledge_search(QUESTION, limit=50)
 
     assert len(hits) == 31  # (every passage has "reply" or "fjord")
