@@ -335,6 +335,9 @@ ORION_EMBEDDINGS_MODEL = env_str("ORION_EMBEDDINGS_MODEL")
 # Knowledge-base passages given to the model with each question, and their total length.
 ORION_RETRIEVAL_PASSAGES = env_int("ORION_RETRIEVAL_PASSAGES", 4, minimum=0)
 ORION_RETRIEVAL_MAX_CHARS = env_int("ORION_RETRIEVAL_MAX_CHARS", 4000, minimum=200)
+# A knowledge base of at most this many passages is ranked by words in each process's
+# memory (agents/knowledge/memory.py); 0: always by the database's full-text search.
+ORION_KNOWLEDGE_MEMORY_MAX = env_int("ORION_KNOWLEDGE_MEMORY_MAX", 2000, minimum=0)
 # Tool calls: rounds of calls per reply, and the reply's cost (in the providers' prices)
 # after which the model must answer without more tools (0: no cap).
 ORION_TOOL_ROUNDS = env_int("ORION_TOOL_ROUNDS", 3, minimum=0)

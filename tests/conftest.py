@@ -31,6 +31,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
+from agents.knowledge.memory import memory_forget
 from agents.simulator import SimulatorConfig, SimulatorThread, run_in_thread
 from chat.owners import ANON_SESSION_KEY, Owner
 from chat.services.admission import gate
@@ -153,10 +154,13 @@ def _coroutine_tests_settle(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_state() -> Iterator[None]:
-    """Rate-limit counters, leases and channel layers must not leak between tests."""
+    """Rate-limit counters, leases, channel layers and the in-memory knowledge index must
+    not leak between tests (a rolled-back test's document ids come round again on SQLite,
+    so another test's knowledge base can have the same version)."""
     cache.clear()
     gate().clear()
     channel_layers.backends.clear()
+    memory_forget()
     yield
     channel_layers.backends.clear()
 

@@ -25,6 +25,7 @@ from django.db import connection
 
 from agents.knowledge.embeddings import EmbeddingError, Vectors, embed_texts
 from agents.knowledge.keywords import STOP_WORDS, keyword_ranking, query_words
+from agents.knowledge.memory import memory_index
 from agents.knowledge.types import Hit
 from agents.knowledge.visibility import (
     Allowed,
@@ -80,12 +81,15 @@ def knowledge_search_many(
     limit: int = 5,
     candidates: int = 50,
     audiences_each: Sequence[Audiences] | None = None,
+    version: str | None = None,
 ) -> list[list[Hit]]:
     """``knowledge_search`` for each of ``queries``, with the audiences at the same place
     of ``audiences_each`` (None: every document for all).
 
     One embeddings call for all the questions, their keyword queries, one read of the
-    vectors, one of the rows. Synchronous: call it on the database thread.
+    vectors, one of the rows. Naming the knowledge base's ``version`` (the snapshot's)
+    lets a small one be ranked in memory instead of by a query a question (``memory``).
+    Synchronous: call it on the database thread.
     """
     if audiences_each is None:
         audiences_each = [None] * len(queries)
@@ -97,7 +101,12 @@ def knowledge_search_many(
     found: list[list[Hit]] = [[] for _ in queries]
     if not asked:
         return found
-    rankings = {n: [keyword_ranking(words[n], candidates, allowed[n])] for n in asked}
+    index = memory_index(version) if version is not None else None
+    if index is not None:
+        by_words = index.rank([queries[n] for n in asked], candidates, [allowed[n] for n in asked])
+        rankings = {n: [ranking] for n, ranking in zip(asked, by_words, strict=True)}
+    else:
+        rankings = {n: [keyword_ranking(words[n], candidates, allowed[n])] for n in asked}
     vectors = _query_vectors([queries[n] for n in asked])
     if vectors is not None:
         by_vector = _vector_rankings(

@@ -62,6 +62,7 @@ class RetrieveStage:
             [retrieval_query(c.history) for c in wanted],
             limit=settings.ORION_RETRIEVAL_PASSAGES,
             audiences_each=[c.audiences for c in wanted],
+            version=config.knowledge_version,
         )
         prompt = config.prompts.get(KNOWLEDGE_PROMPT)
         for context, hits in zip(wanted, found, strict=True):
