@@ -10,6 +10,7 @@ as little-endian bytes (``to_bytes``, ``from_bytes``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -27,6 +28,11 @@ _STORED = np.dtype("<f4")
 
 Vectors = npt.NDArray[np.float32]
 
+# Staff's providers, in the order tried. The knowledge base sits below the pipeline and
+# does not import it: ``agents.pipeline.config`` sets this to its snapshot's chain when it
+# is loaded (the app's ``ready``).
+staff_providers: Callable[[], Sequence[ProviderConfig]] = tuple
+
 
 class EmbeddingError(Exception):
     """Why texts could not be embedded, in words (ingestion shows them to staff)."""
@@ -39,11 +45,7 @@ def embeddings_model() -> str:
 
 def embeddings_provider() -> ProviderConfig | None:
     """Where embeddings are asked for: staff's first provider, else the settings' one."""
-    # Imported here: the pipeline will import the knowledge base, which must not need
-    # the pipeline package loaded first.
-    from agents.pipeline.config import staff_config
-
-    providers = staff_config().providers
+    providers = staff_providers()
     return providers[0] if providers else configured_provider()
 
 

@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
+from agents.knowledge import embeddings
 from agents.models import Document, GuardPattern, PromptVersion, Provider, Rule, ToolSetting
 from agents.placeholders import placeholder_values, prompt_render
 from agents.providers import ProviderConfig, provider_from_row
@@ -199,6 +200,7 @@ def _version_saved(instance: PromptVersion, **kwargs: Any) -> None:
         staff_config_changed()
 
 
+embeddings.staff_providers = lambda: staff_config().providers
 post_save.connect(_version_saved, sender=PromptVersion, dispatch_uid="config-PromptVersion")
 for _model in (Rule, GuardPattern, Provider, ToolSetting):
     post_save.connect(staff_config_changed, sender=_model, dispatch_uid=f"config-{_model}")
