@@ -8,7 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from agents.models import audience_levels
+from agents.pipeline import audience_levels
 
 ANON_SESSION_KEY = "orion_anon"
 

@@ -3,16 +3,17 @@
 A burst of replies is prepared at once on the database thread (``replies_prepare``: the
 guard, the cache and staff's rules may answer there), then each reply is streamed
 (``answer_stream``: tools, the model, the output check; retrieval is prepared with the
-burst). The chat sees
-``TextDelta``s, then one ``AnswerDone``, or an ``AnswerError`` whose code ``error_text``
-puts into words; the context's ``run`` records every stage, and ``runs_store`` writes the
-records of a burst with the replies' final update. Modules: ``stages`` (the protocol),
-``runner``, one module per stage, ``config`` (staff's prompts, rules and patterns),
-``records``, ``store``, ``events``, ``errors``, ``status``, ``titles``, ``summaries``.
+burst). The chat sees ``TextDelta``s, then one ``AnswerDone``, or an ``AnswerError``
+whose code ``error_text`` puts into words; the context's ``run`` records every stage, and
+``runs_store`` writes the records of a burst with the replies' final update. Modules:
+``stages`` (the protocol), ``runner``, one module per stage, ``config`` (staff's prompts,
+rules and patterns), ``records``, ``store``, ``events``, ``errors``, ``status``,
+``titles``, ``summaries``.
 """
 
 from __future__ import annotations
 
+from agents.models import audience_levels  # (whose documents an asker may be answered from)
 from agents.pipeline.config import PublishedPrompt, staff_config
 from agents.pipeline.errors import AnswerError, error_text
 from agents.pipeline.events import AnswerDone, TextDelta, Usage
@@ -44,6 +45,7 @@ __all__ = [
     "Usage",
     "Verdict",
     "answer_stream",
+    "audience_levels",
     "answered_by_text",
     "error_text",
     "guard_assess",

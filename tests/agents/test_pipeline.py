@@ -50,7 +50,7 @@ def test_the_pipeline_shows_exactly_its_public_names() -> None:
         "ReplyContext", "RunRecord", "Verdict", "guard_assess", "model_input",
         "replies_prepare", "runs_store", "staff_config", "answered_by_text", "history_fit",
         "summary_write", "with_summary", "fallback_path", "prompt_version_link",
-        "reply_sources", "tools_used_text",
+        "reply_sources", "tools_used_text", "audience_levels",
     }  # fmt: skip
     assert inspect.isasyncgenfunction(answer_stream)
 
