@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from agents.providers.errors import ProviderError
 from agents.providers.events import ToolCallRequest, Usage
@@ -170,23 +171,22 @@ class ChatStreamParser:
             call = calls.get(index)
             if call is None:
                 call = calls[index] = _PartialCall()
-            call_id = fragment.get("id")
-            if call_id is not None:
-                if type(call_id) is not str:
-                    raise TypeError("a tool call's id is not a string")
-                call.id = call.id or call_id
+            call.id = call.id or _text(fragment, "id")
             function = fragment.get("function")
             if function is not None:
-                name = function.get("name")
-                if name is not None:
-                    if type(name) is not str:
-                        raise TypeError("a tool call's name is not a string")
-                    call.name = call.name or name
-                arguments = function.get("arguments")
-                if arguments is not None:
-                    if type(arguments) is not str:
-                        raise TypeError("a tool call's arguments are not a string")
-                    call.arguments.append(arguments)
+                call.name = call.name or _text(function, "name")
+                call.arguments.append(_text(function, "arguments"))
+
+
+def _text(fragment: Any, key: str) -> str:
+    """A tool call fragment's string under ``key`` ("" when it has none); ``TypeError``
+    when it is something else."""
+    value = fragment.get(key)
+    if value is None:
+        return ""
+    if type(value) is not str:
+        raise TypeError(f"a tool call's {key} is not a string")
+    return value
 
 
 class _PartialCall:
