@@ -185,12 +185,22 @@ class _Engine:
     def distinctive(self, terms: list[str]) -> list[str]:
         raise NotImplementedError
 
+    def statement(
+        self, text: str, exclude: list[int], limit: int, ranked: int, allowed: Allowed
+    ) -> tuple[str, list[Any]]:
+        """The ranking statement and its parameters (see ``rank``)."""
+        raise NotImplementedError
+
     def rank(
         self, text: str, exclude: list[int], limit: int, ranked: int, allowed: Allowed
     ) -> tuple[list[int], bool]:
         """The ``limit`` best of at most ``ranked`` matches of ``text`` (not ``exclude``),
         and whether there were more matches than ``ranked``."""
-        raise NotImplementedError
+        sql, params = self.statement(text, exclude, limit, ranked, allowed)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        return [row[0] for row in rows], bool(rows) and rows[0][1] >= ranked
 
 
 class _Postgres(_Engine):
@@ -222,15 +232,13 @@ class _Postgres(_Engine):
             stems = dict(cursor.fetchall())
         return [word for word in terms if stems.get(word) and common.isdisjoint(stems[word])]
 
-    def rank(
+    def statement(
         self, text: str, exclude: list[int], limit: int, ranked: int, allowed: Allowed
-    ) -> tuple[list[int], bool]:
+    ) -> tuple[str, list[Any]]:
         condition, params = visible("m", allowed)
-        with connection.cursor() as cursor:
-            cursor.execute(_POSTGRES_SQL.format(visible=condition),
-                           [text, text, *params, exclude, ranked, limit])  # fmt: skip
-            rows = cursor.fetchall()
-        return [row[0] for row in rows], bool(rows) and rows[0][1] >= ranked
+        return _POSTGRES_SQL.format(visible=condition), [
+            text, text, *params, exclude, ranked, limit
+        ]  # fmt: skip
 
 
 class _Sqlite(_Engine):
@@ -251,15 +259,13 @@ class _Sqlite(_Engine):
             counts = cursor.fetchone()
         return [term for term, count in zip(terms, counts, strict=True) if count <= COMMON_MATCHES]
 
-    def rank(
+    def statement(
         self, text: str, exclude: list[int], limit: int, ranked: int, allowed: Allowed
-    ) -> tuple[list[int], bool]:
+    ) -> tuple[str, list[Any]]:
         condition, params = visible("c", allowed)
-        with connection.cursor() as cursor:
-            cursor.execute(_SQLITE_SQL.format(visible=condition),
-                           [text, *params, listed(exclude), ranked, limit])  # fmt: skip
-            rows = cursor.fetchall()
-        return [row[0] for row in rows], bool(rows) and rows[0][1] >= ranked
+        return _SQLITE_SQL.format(visible=condition), [
+            text, *params, listed(exclude), ranked, limit
+        ]  # fmt: skip
 
 
 def postgres_common_stems() -> frozenset[str]:
