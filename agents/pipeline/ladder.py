@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from asgiref.sync import sync_to_async
 
 from agents.knowledge.citations import EXTRACT_PASSAGES, knowledge_extract, sources_all
-from agents.knowledge.search import STOP_WORDS, query_words
+from agents.knowledge.keywords import STOP_WORDS, query_words
 from agents.pipeline.cache import answer_for_question
 from agents.pipeline.errors import AnswerError
 from agents.pipeline.events import AnswerDone, TextDelta

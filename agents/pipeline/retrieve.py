@@ -2,11 +2,12 @@
 
 In the prepare phase (database thread), every reply still to be answered by a model gets
 the best passages its asker may see (``ReplyContext.audiences``), found in one batch
-(``knowledge_search_many``: one embeddings call, each question's keyword query, one read
-of the rows). A knowledge base without documents costs nothing: the snapshot's version
-says so and the stage skips. The passages go to the model under the ``chat.knowledge``
-prompt (``agents.pipeline.generate.knowledge_text``); the reply's sources are the
-passages it cites (``reply_sources``).
+(``knowledge_search_many``: one embeddings call, the words ranked in memory for a small
+knowledge base or by each question's keyword query, one read of the rows). A knowledge
+base without documents costs nothing: the snapshot's version says so and the stage skips.
+The passages go to the model under the ``chat.knowledge`` prompt
+(``agents.pipeline.generate.knowledge_text``); the reply's sources are the passages it
+cites (``reply_sources``).
 
 The question searched is the person's last message; a short follow-up ("and on a
 phone?") is searched together with their message before it, which says what it is about.
