@@ -8,22 +8,16 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from agents.models import ToolSetting
-from agents.pipeline import AnswerDone, TextDelta, answer_stream, replies_prepare
 from agents.pipeline.stages import ReplyContext
 from agents.tools import TOOLS
+from tests.agents.test_grounded import answer as grounded_answer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def answer(question: str) -> tuple[ReplyContext, str]:
-    (context,) = await sync_to_async(replies_prepare)([[{"role": "user", "content": question}]])
-    text, done = "", None
-    async for event in answer_stream(context):
-        if isinstance(event, TextDelta):
-            text += event.text
-        elif isinstance(event, AnswerDone):
-            done = event
-    assert done is not None and done.answered_by == "model"
+    context, text, done = await grounded_answer(question)
+    assert done.answered_by == "model"
     return context, text
 
 
