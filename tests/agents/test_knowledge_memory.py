@@ -11,7 +11,8 @@ import pytest
 from agents.knowledge.memory import memory_index
 from agents.knowledge.search import knowledge_search_many
 from agents.models import Document
-from tests.agents.test_knowledge_search import GUIDE, STAFF_NOTE, document
+from tests.agents.test_knowledge_audiences import STAFF_NOTE
+from tests.agents.test_knowledge_search import GUIDE, document
 
 pytestmark = pytest.mark.django_db
 
