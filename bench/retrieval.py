@@ -202,10 +202,12 @@ def latency(queries: int, audiences: tuple[str, ...] | None) -> tuple[float, flo
     return percentile(times, 0.5), percentile(times, 0.95)
 
 
-def burst_cost(size: int, rounds: int, version: str | None = None) -> tuple[float, float]:
+def burst_cost(
+    size: int, rounds: int, version: str | None = None, *, singly: bool = True
+) -> tuple[float, float | None]:
     """ms per question, median of ``rounds``: ``size`` questions in one
-    ``knowledge_search_many`` (``version``: ranked in memory), and the same questions one
-    ``knowledge_search`` each."""
+    ``knowledge_search_many`` (``version``: ranked in memory), and (``singly``) the same
+    questions one ``knowledge_search`` each."""
     from agents.knowledge.search import knowledge_search, knowledge_search_many
 
     asked = (questions() * (size // 70 + 1))[:size]
@@ -215,11 +217,13 @@ def burst_cost(size: int, rounds: int, version: str | None = None) -> tuple[floa
         began = time.perf_counter()
         knowledge_search_many(asked, limit=5, audiences_each=audiences, version=version)
         batch.append((time.perf_counter() - began) * 1000 / size)
+        if not singly:
+            continue
         began = time.perf_counter()
         for question, allowed in zip(asked, audiences, strict=True):
             knowledge_search(question, limit=5, audiences=allowed)
         single.append((time.perf_counter() - began) * 1000 / size)
-    return percentile(batch, 0.5), percentile(single, 0.5)
+    return percentile(batch, 0.5), percentile(single, 0.5) if single else None
 
 
 def analyze() -> None:
@@ -231,6 +235,63 @@ def analyze() -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     forget_statistics()  # (read every few minutes: the guide's alone were read before)
+
+
+MODES = {"keyword": "", "hybrid": "sim-embed"}  # the embeddings model of each
+
+
+def guide_runs(db: str, burst: int) -> None:
+    """The guide alone: quality (by the database, and ranked in memory), ingestion, and
+    the cost of a burst."""
+    from django.conf import settings
+
+    from agents.models import Chunk
+
+    for mode, model in MODES.items():
+        settings.ORION_EMBEDDINGS_MODEL = model
+        pages = ingest_demo()
+        hit_rate, mrr = quality()
+        print(f"retrieval-quality: db={db} mode={mode} hit_rate_at_5={hit_rate:.3f} "
+              f"mrr={mrr:.3f} ingest_pages_per_s={pages:.1f}")  # fmt: skip
+        hit_rate, mrr = quality(version=f"bench-{mode}")
+        print(f"retrieval-quality: db={db} mode={mode} ranked=memory "
+              f"hit_rate_at_5={hit_rate:.3f} mrr={mrr:.3f}")  # fmt: skip
+        batch, _ = burst_cost(burst, rounds=5, version=f"bench-{mode}", singly=False)
+        print(f"retrieval-burst: db={db} mode={mode} ranked=memory "
+              f"queries={burst} batch_ms_per_query={batch:.3f}")  # fmt: skip
+        batch, single = burst_cost(burst, rounds=5)
+        print(f"retrieval-burst: db={db} mode={mode} chunks={Chunk.objects.count()} "
+              f"queries={burst} batch_ms_per_query={batch:.3f} "
+              f"single_ms_per_query={single:.3f}")  # fmt: skip
+
+
+def scale_runs(db: str, chunks: int, queries: int, no_analyze: bool) -> None:
+    """The guide among ``chunks`` synthetic passages: quality, latency, a burst's cost."""
+    from django.conf import settings
+
+    began = time.perf_counter()
+    synthetic(chunks // 2, seed=SEED)
+    ingest_demo(alone=False)  # (with vectors: the model is the hybrid's)
+    synthetic(chunks - chunks // 2, seed=SEED + 1)
+    if not no_analyze:
+        analyze()
+    print(f"synthetic: {chunks} passages in {time.perf_counter() - began:.0f} s"
+          f"{' (no ANALYZE)' if no_analyze else ''}")  # fmt: skip
+    for mode, model in MODES.items():
+        settings.ORION_EMBEDDINGS_MODEL = model
+        hit_rate, mrr = quality()
+        print(f"retrieval-quality: db={db} mode={mode} scale={chunks} "
+              f"hit_rate_at_5={hit_rate:.3f} mrr={mrr:.3f}")  # fmt: skip
+        for audiences in (None, ("everyone",)):
+            latency(10, audiences)  # warm
+            p50, p95 = latency(queries, audiences)
+            who = "all" if audiences is None else ",".join(audiences)
+            print(f"retrieval-latency: db={db} mode={mode} chunks={chunks} "
+                  f"audiences={who} p50_ms={p50:.1f} p95_ms={p95:.1f}")  # fmt: skip
+        batch, single = burst_cost(20, rounds=3)
+        print(f"retrieval-burst: db={db} mode={mode} chunks={chunks} "
+              f"queries=20 batch_ms_per_query={batch:.2f} "
+              f"single_ms_per_query={single:.2f}")  # fmt: skip
 
 
 def main() -> None:
@@ -246,56 +307,15 @@ def main() -> None:
     from django.conf import settings
     from django.db import connection
 
-    from agents.models import Chunk
     from agents.simulator import SimulatorConfig, run_in_thread
 
     settings.DEBUG = False  # as served: no query log, no debug cursor
-    db = connection.vendor
-    modes = {"keyword": "", "hybrid": "sim-embed"}
     try:
         with run_in_thread(SimulatorConfig(port=0, ttft_ms=0)) as sim:
             settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = sim.base_url, "bench"
-            for mode, model in modes.items():
-                settings.ORION_EMBEDDINGS_MODEL = model
-                pages = ingest_demo()
-                hit_rate, mrr = quality()
-                print(f"retrieval-quality: db={db} mode={mode} hit_rate_at_5={hit_rate:.3f} "
-                      f"mrr={mrr:.3f} ingest_pages_per_s={pages:.1f}")  # fmt: skip
-                hit_rate, mrr = quality(version=f"bench-{mode}")
-                print(f"retrieval-quality: db={db} mode={mode} ranked=memory "
-                      f"hit_rate_at_5={hit_rate:.3f} mrr={mrr:.3f}")  # fmt: skip
-                batch, single = burst_cost(args.burst, rounds=5, version=f"bench-{mode}")
-                print(f"retrieval-burst: db={db} mode={mode} ranked=memory "
-                      f"queries={args.burst} batch_ms_per_query={batch:.3f}")  # fmt: skip
-                batch, single = burst_cost(args.burst, rounds=5)
-                print(f"retrieval-burst: db={db} mode={mode} chunks={Chunk.objects.count()} "
-                      f"queries={args.burst} batch_ms_per_query={batch:.3f} "
-                      f"single_ms_per_query={single:.3f}")  # fmt: skip
-            if args.chunks <= 0:
-                return
-            began = time.perf_counter()
-            synthetic(args.chunks // 2, seed=SEED)
-            ingest_demo(alone=False)  # (with vectors: the model is the hybrid's)
-            synthetic(args.chunks - args.chunks // 2, seed=SEED + 1)
-            if not args.no_analyze:
-                analyze()
-            print(f"synthetic: {args.chunks} passages in {time.perf_counter() - began:.0f} s"
-                  f"{' (no ANALYZE)' if args.no_analyze else ''}")  # fmt: skip
-            for mode, model in modes.items():
-                settings.ORION_EMBEDDINGS_MODEL = model
-                hit_rate, mrr = quality()
-                print(f"retrieval-quality: db={db} mode={mode} scale={args.chunks} "
-                      f"hit_rate_at_5={hit_rate:.3f} mrr={mrr:.3f}")  # fmt: skip
-                for audiences in (None, ("everyone",)):
-                    latency(10, audiences)  # warm
-                    p50, p95 = latency(args.queries, audiences)
-                    who = "all" if audiences is None else ",".join(audiences)
-                    print(f"retrieval-latency: db={db} mode={mode} chunks={args.chunks} "
-                          f"audiences={who} p50_ms={p50:.1f} p95_ms={p95:.1f}")  # fmt: skip
-                batch, single = burst_cost(20, rounds=3)
-                print(f"retrieval-burst: db={db} mode={mode} chunks={args.chunks} "
-                      f"queries=20 batch_ms_per_query={batch:.2f} "
-                      f"single_ms_per_query={single:.2f}")  # fmt: skip
+            guide_runs(connection.vendor, args.burst)
+            if args.chunks > 0:
+                scale_runs(connection.vendor, args.chunks, args.queries, args.no_analyze)
     finally:
         tmp.cleanup()
 

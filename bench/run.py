@@ -72,6 +72,7 @@ from procs import (
     tcp_connections_to,
     worker_processes,
 )
+from retrieval import questions
 
 START_DELAY_S = 0.5  # from "everyone connected" to the shared send instant
 CONNECT_TIMEOUT_S = 180.0
@@ -115,8 +116,7 @@ class Bench(Harness):
 
     def texts(self) -> list[str]:
         if self.args.knowledge:  # people's questions about the guide, each asked once
-            lines = (BASE_DIR / "bench" / "retrieval_questions.jsonl").read_text().splitlines()
-            asked = [json.loads(line)["question"] for line in lines if line.strip()]
+            asked = questions()
             return [f"{asked[i % len(asked)]} [sim:prose] (#{i})" for i in range(self.args.streams)]
         return [f"bench question {i}" for i in range(self.args.streams)]
 
