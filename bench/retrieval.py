@@ -238,6 +238,8 @@ def analyze() -> None:
 
 
 MODES = {"keyword": "", "hybrid": "sim-embed"}  # the embeddings model of each
+# Up to this many synthetic passages, the scale runs also rank a burst in memory.
+MEMORY_SCALE_MAX = 5_000
 
 
 def guide_runs(db: str, burst: int) -> None:
@@ -265,7 +267,25 @@ def guide_runs(db: str, burst: int) -> None:
               f"single_ms_per_query={single:.3f}")  # fmt: skip
 
 
-def scale_runs(db: str, chunks: int, queries: int, no_analyze: bool) -> None:
+def memory_runs(db: str, mode: str, burst: int) -> None:
+    """A burst's cost ranked in memory, and the time to make the index."""
+    from django.conf import settings
+
+    from agents.knowledge.memory import memory_forget, memory_index
+    from agents.models import Chunk
+
+    chunks = Chunk.objects.count()
+    settings.ORION_KNOWLEDGE_MEMORY_MAX = chunks
+    memory_forget()
+    began = time.perf_counter()
+    memory_index(f"bench-scale-{mode}")
+    made = (time.perf_counter() - began) * 1000
+    batch, _ = burst_cost(burst, rounds=5, version=f"bench-scale-{mode}", singly=False)
+    print(f"retrieval-burst: db={db} mode={mode} chunks={chunks} ranked=memory "
+          f"index_made_ms={made:.0f} queries={burst} batch_ms_per_query={batch:.3f}")  # fmt: skip
+
+
+def scale_runs(db: str, chunks: int, queries: int, no_analyze: bool, burst: int) -> None:
     """The guide among ``chunks`` synthetic passages: quality, latency, a burst's cost."""
     from django.conf import settings
 
@@ -292,6 +312,8 @@ def scale_runs(db: str, chunks: int, queries: int, no_analyze: bool) -> None:
         print(f"retrieval-burst: db={db} mode={mode} chunks={chunks} "
               f"queries=20 batch_ms_per_query={batch:.2f} "
               f"single_ms_per_query={single:.2f}")  # fmt: skip
+        if chunks <= MEMORY_SCALE_MAX:  # ranked in memory too, the limit raised to fit
+            memory_runs(db, mode, burst)
 
 
 def main() -> None:
@@ -315,7 +337,9 @@ def main() -> None:
             settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = sim.base_url, "bench"
             guide_runs(connection.vendor, args.burst)
             if args.chunks > 0:
-                scale_runs(connection.vendor, args.chunks, args.queries, args.no_analyze)
+                scale_runs(
+                    connection.vendor, args.chunks, args.queries, args.no_analyze, args.burst
+                )
     finally:
         tmp.cleanup()
 

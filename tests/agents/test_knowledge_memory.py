@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import bm25s
+import numpy as np
 import pytest
 
-from agents.knowledge.memory import memory_index
+from agents.knowledge.memory import best_first, burst_scores, memory_index
 from agents.knowledge.search import knowledge_search_many
 from agents.models import Document
 from tests.agents.test_knowledge_audiences import STAFF_NOTE
@@ -104,3 +106,32 @@ def test_questions_without_known_words_find_nothing(question: str) -> None:
 
 def test_an_empty_knowledge_base_finds_nothing() -> None:
     assert knowledge_search_many(["stop"], version="v1") == [[]]
+
+
+def test_a_burst_scores_each_passage_as_bm25s_does_one_question_at_a_time() -> None:
+    corpus = [
+        "stop the answer with the stop button",
+        "change your password in the account page",
+        "providers are tried in order; stop a provider",
+        "the answer streams token by token",
+    ]
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(corpus, show_progress=False), show_progress=False)
+    questions = [["stop", "answer"], ["password"], [], ["stop", "stop", "provid"], ["unknown"]]
+    vocabulary = retriever.vocab_dict
+    ids_each = [[vocabulary[t] for t in words if t in vocabulary] for words in questions]
+
+    burst = burst_scores(retriever.scores, ids_each)
+
+    assert burst.shape == (len(questions), len(corpus))
+    for row, ids in zip(burst, ids_each, strict=True):
+        alone = retriever.get_scores(ids) if ids else np.zeros(len(corpus))
+        assert np.allclose(row, alone, atol=1e-5)
+    assert burst[0].argmax() == 0 and burst[1].argmax() == 1 and not burst[4].any()
+
+
+def test_the_best_come_first_equal_scores_in_passage_order_and_none_without_a_match() -> None:
+    scores = np.array([[0.5, 2.0, 0.0, 2.0, 1.0], [0.0, 0.0, 0.0, 0.0, 0.0], [1, 2, 3, 4, 5.0]])
+
+    assert [row.tolist() for row in best_first(scores, 3)] == [[1, 3, 4], [], [4, 3, 2]]
+    assert [row.tolist() for row in best_first(scores, 9)] == [[1, 3, 4, 0], [], [4, 3, 2, 1, 0]]
