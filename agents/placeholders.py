@@ -12,12 +12,16 @@ import datetime
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 from django.utils import timezone
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
-_ESCAPED = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}")
+# Either, in one pass over a prompt's text: a literal ``{{name}}`` or a placeholder.
+_ESCAPED_OR_PLACEHOLDER = re.compile(
+    r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}|(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +82,26 @@ def placeholder_values(today: datetime.date | None = None) -> dict[str, str]:
 
 def prompt_render(text: str, values: Mapping[str, str]) -> str:
     """``text`` with its placeholders filled from ``values`` (a name without a value stays
-    as written) and ``{{name}}`` made ``{name}``."""
+    as written) and ``{{name}}`` made ``{name}``. The values go in as they are: braces in
+    them (a passage quoting a template, say) are their text, never read as placeholders."""
     if "{" not in text:
         return text
-    filled = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
-    return _ESCAPED.sub(r"{\1}", filled)
+    return "".join(
+        piece if isinstance(piece, str) else values.get(piece[0], piece[1])
+        for piece in _pieces(text)
+    )
+
+
+@lru_cache(maxsize=256)
+def _pieces(text: str) -> tuple[str | tuple[str, str], ...]:
+    """A prompt's text in pieces, read once per text (a reply fills them in): literal text
+    (``{{name}}`` already made ``{name}``), and (name, as written) for each placeholder."""
+    pieces: list[str | tuple[str, str]] = []
+    at = 0
+    for match in _ESCAPED_OR_PLACEHOLDER.finditer(text):
+        pieces.append(text[at : match.start()])
+        literal, name = match.groups()
+        pieces.append(f"{{{literal}}}" if literal is not None else (name, match.group(0)))
+        at = match.end()
+    pieces.append(text[at:])
+    return tuple(pieces)

@@ -62,6 +62,15 @@ def test_placeholders_are_filled_when_the_prompt_is_sent(settings: object) -> No
     )
 
 
+def test_a_value_is_put_in_as_it_is_braces_and_all() -> None:
+    passages = "[1] Templates\nWrite {{today}} or {today} in a prompt; {{{x}}} too."
+    text = "Answer from these. {{passages}} is literal.\n{passages}"
+    assert prompt_render(text, {"passages": passages, "today": "2026-12-07"}) == (
+        "Answer from these. {passages} is literal.\n" + passages
+    )
+    assert prompt_render("{{{x}}} {{y} {z}}", {"x": "X", "y": "Y", "z": "Z"}) == "{{x}} {{y} {z}}"
+
+
 def test_a_prompt_text_is_cleaned_or_refused_in_words() -> None:
     assert (
         prompt_text_clean(key="chat.system", text="  Be kind.\r\nBe brief.  \n")
