@@ -37,8 +37,13 @@ EXCERPT_CHARS = 400  # characters of a passage quoted in the answer
 ARGUMENT_FRAGMENT_CHARS = 24  # the longest streamed piece of a call's arguments
 
 _NUMBER = r"[0-9]+(?:\.[0-9]+)?"
-# A run of what arithmetic is written with; trimmed, it must hold NUMBER OPERATOR NUMBER.
-_ARITHMETIC_RUN_RE = re.compile(r"[0-9.()+\-*/×÷^\s]+")
+# A run of what arithmetic is written with, holding a digit (from the run's start, so
+# the spaces between words are not each a run); trimmed, it must hold NUMBER OPERATOR
+# NUMBER.
+_ARITHMETIC_CHARS = r"[0-9.()+\-*/×÷^\s]"
+_ARITHMETIC_RUN_RE = re.compile(
+    rf"(?<!{_ARITHMETIC_CHARS}){_ARITHMETIC_CHARS}*[0-9]{_ARITHMETIC_CHARS}*"
+)
 _ARITHMETIC_RE = re.compile(rf"{_NUMBER}\s*\)*\s*[-+*/×÷^]\s*[-(\s]*{_NUMBER}")
 _CLOCK_WORDS_RE = re.compile(r"\b(?:today|date|time)\b", re.IGNORECASE)
 
