@@ -114,7 +114,7 @@ def knowledge_search_many(
         )
         for n, ranking in zip(asked, by_vector, strict=True):
             rankings[n].append(ranking)
-    fused = {n: rrf_fuse(rankings[n])[:limit] for n in asked}
+    fused = {n: rrf_fuse(rankings[n], limit=limit) for n in asked}
     rows = _rows({pk for pairs in fused.values() for pk, _ in pairs})
     for n in asked:
         found[n] = [
@@ -126,17 +126,23 @@ def knowledge_search_many(
     return found
 
 
-def rrf_fuse(rankings: list[list[int]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion: (id, sum over rankings of 1 / (k + rank)), best first.
+def rrf_fuse(
+    rankings: list[list[int]], k: int = RRF_K, limit: int | None = None
+) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: (id, sum over rankings of 1 / (k + rank)), best first, the
+    first ``limit`` of them (None: all).
 
     Ranks start at 1. Equal scores keep the order in which ids first appear, the
     first ranking before the second.
     """
+    if len(rankings) == 1 and len(set(rankings[0])) == len(rankings[0]):
+        # (one ranking of distinct ids, keywords alone: its own order, scored)
+        return [(item, 1.0 / (k + rank)) for rank, item in enumerate(rankings[0][:limit], 1)]
     scores: dict[int, float] = {}
     for ranking in rankings:
         for rank, item in enumerate(ranking, start=1):
             scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda pair: -pair[1])
+    return sorted(scores.items(), key=lambda pair: -pair[1])[:limit]
 
 
 def _query_vectors(queries: list[str]) -> Vectors | None:

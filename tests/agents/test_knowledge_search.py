@@ -85,6 +85,9 @@ def test_rrf_puts_agreement_above_one_ranking_s_top_place() -> None:
 
 def test_rrf_of_one_ranking_keeps_its_order() -> None:
     assert [item for item, _ in rrf_fuse([[5, 3, 9, 1]])] == [5, 3, 9, 1]
+    assert rrf_fuse([[5, 3, 9, 1]], limit=2) == [(5, 1 / 61), (3, 1 / 62)]
+    assert rrf_fuse([[5, 3, 5]]) == [(5, 1 / 61 + 1 / 63), (3, 1 / 62)]  # (an id twice adds up)
+    assert rrf_fuse([[1, 2], [3, 2]], limit=1) == [(2, 1 / 62 + 1 / 62)]
 
 
 def test_rrf_breaks_ties_by_first_appearance() -> None:
