@@ -83,7 +83,8 @@ def burst_scores(index: dict[str, Any], ids_each: list[list[int]]) -> npt.NDArra
     """The BM25 score of every passage for each query (a row each), given each query's
     token ids: the sums of the index's precomputed per-token scores (bm25s's ``scores``,
     a column per token), found for the whole burst at once. (bm25s's own ``retrieve``
-    adds them up a query and a token at a time: ~30 µs a question, ten times this.)"""
+    adds them up a query and a token at a time, ~30 µs a question; this takes ~0.06 ms
+    for 100 questions on the demo guide.)"""
     data, indices, indptr, docs = (index["data"], index["indices"], index["indptr"],
                                    index["num_docs"])  # fmt: skip
     lengths = np.fromiter(map(len, ids_each), dtype=np.intp, count=len(ids_each))
