@@ -21,7 +21,7 @@ from django.conf import settings
 from agents.pipeline.config import StaffConfig
 from agents.pipeline.stages import ReplyContext
 from agents.providers import ToolCallRequest
-from agents.tools import ToolCall, ToolContext, tools_run
+from agents.tools import ToolContext, tools_run
 
 ARGUMENTS_KEPT = 500  # characters of a call's arguments kept in its step
 
@@ -57,7 +57,7 @@ async def tool_round(
     """Run a turn's tool calls; the messages that tell the model what it asked and what
     came back (its turn, then one ``tool`` message per call, in order)."""
     began = time.perf_counter()
-    calls = [ToolCall(r.id, r.name, r.arguments) for r in requests]
+    calls = list(requests)
     found = ToolContext(audiences=context.audiences, passages=list(context.passages))
     results = await tools_run(calls, enabled=context.tools, context=found)
     context.passages = tuple(found.passages)  # with those knowledge_search added

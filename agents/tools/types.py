@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.knowledge.types import Hit
+from agents.providers.events import ToolCallRequest
 
 
 class ToolFailure(Exception):
@@ -48,13 +49,9 @@ class Tool:
     uses_database: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class ToolCall:
-    """A call the model asked for."""
-
-    id: str
-    name: str
-    arguments: str  # the raw JSON text the model sent (may be malformed)
+# A call the model asked for (id, name, and its arguments' JSON text as sent, perhaps
+# malformed): the provider's own record of it, run as it comes.
+ToolCall = ToolCallRequest
 
 
 @dataclass(frozen=True, slots=True)
