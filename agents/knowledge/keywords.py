@@ -109,9 +109,14 @@ _common_stems: tuple[float, frozenset[str]] | None = None
 
 
 def query_words(query: str) -> list[str]:
-    """The question's distinct words, lower-cased, punctuation and operators dropped."""
-    words = dict.fromkeys(word.lower() for word in _WORD_RE.findall(query))
-    return list(words)[:MAX_QUERY_WORDS]
+    """The question's distinct words, lower-cased, punctuation and operators dropped (the
+    first ``MAX_QUERY_WORDS``)."""
+    return text_words(query)[:MAX_QUERY_WORDS]
+
+
+def text_words(text: str) -> list[str]:
+    """A text's distinct words, lower-cased, punctuation and operators dropped, in order."""
+    return list(dict.fromkeys(word.lower() for word in _WORD_RE.findall(text)))
 
 
 def keyword_ranking(words: list[str], candidates: int, audiences: Any = None) -> list[int]:

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from asgiref.sync import sync_to_async
 
 from agents.knowledge.citations import EXTRACT_PASSAGES, knowledge_extract, sources_all
-from agents.knowledge.keywords import STOP_WORDS, query_words
+from agents.knowledge.keywords import STOP_WORDS, query_words, text_words
 from agents.pipeline.cache import answer_for_question
 from agents.pipeline.errors import AnswerError
 from agents.pipeline.events import AnswerDone, TextDelta
@@ -57,7 +57,7 @@ def passage_relevant(question: str, passage: str) -> bool:
     words = {w[:5] for w in query_words(question) if len(w) > 2 and w not in STOP_WORDS}
     if not words:
         return False
-    present = {w[:5] for w in query_words(passage)}
+    present = {w[:5] for w in text_words(passage)}  # (all of them: a passage is long)
     return len(words & present) * 2 >= len(words)
 
 

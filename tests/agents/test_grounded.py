@@ -117,6 +117,9 @@ def test_the_extract_cuts_long_passages_at_a_sentence_end() -> None:
 def test_a_passage_is_relevant_when_most_of_the_question_is_in_it() -> None:
     assert passage_relevant("How do I stop an answer?", "Press Stop to end an answer.")
     assert not passage_relevant("What is the weather in Paris?", "Press Stop to end an answer.")
+    # Every word of a long passage counts, not only its first few dozen.
+    long = " ".join(f"filler{n}" for n in range(60)) + " Press Stop to end an answer."
+    assert passage_relevant("How do I stop an answer?", long)
 
 
 # --- through the pipeline and the simulator ---------------------------------------------------
