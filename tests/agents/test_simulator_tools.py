@@ -15,7 +15,6 @@ import pytest
 
 from agents.simulator import (
     SimToolCall,
-    SimulatorConfig,
     SimulatorThread,
     arithmetic_expression,
     grounded_answer,
@@ -23,6 +22,7 @@ from agents.simulator import (
     simulated_reply,
     simulated_tool_calls,
 )
+from tests.agents.test_simulator import client, fast
 
 try:
     import httpx
@@ -30,6 +30,7 @@ except ImportError:  # some environments ship only the httpx2 fork that openai i
     import httpx2 as httpx  # type: ignore[no-redef]
 
 Message = dict[str, Any]
+__all__ = ["client"]  # (a fixture: the simulator tests' SDK client, on this module's sim)
 
 
 def spec(name: str) -> dict[str, Any]:
@@ -44,15 +45,8 @@ REPLY_TOKENS = 5
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[SimulatorThread]:
-    config = SimulatorConfig(port=0, ttft_ms=5, tokens_per_sec=1000, reply_tokens=REPLY_TOKENS)
-    with run_in_thread(config) as running:
+    with run_in_thread(fast(reply_tokens=REPLY_TOKENS)) as running:
         yield running
-
-
-@pytest.fixture
-def client(sim: SimulatorThread) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=sim.base_url, api_key="test", max_retries=0) as sdk:
-        yield sdk
 
 
 def user(text: str) -> list[Message]:
