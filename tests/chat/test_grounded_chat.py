@@ -30,16 +30,22 @@ def ingest_guide() -> None:
     document_ingest(document_id=document_add(upload=upload, user=None).pk)
 
 
-async def test_a_grounded_reply_shows_its_sources_live_and_after_reload(alice: Any) -> None:
-    await database_sync_to_async(ingest_guide)()
-    owner, cookie, conversation = await visitor()
+async def ask(question: str) -> tuple[Conversation, str]:
+    """A visitor's new conversation, and the last frame of the reply to ``question``."""
+    _, cookie, conversation = await visitor()
     communicator = await connect(conversation, cookie)
     try:
-        await send(communicator, "How do I stop an answer while it streams?")
+        await send(communicator, question)
         final = (await frames_until_done(communicator))[-1]
     finally:
         await communicator.disconnect()
         await stop_replies()
+    return conversation, final
+
+
+async def test_a_grounded_reply_shows_its_sources_live_and_after_reload(alice: Any) -> None:
+    await database_sync_to_async(ingest_guide)()
+    conversation, final = await ask("How do I stop an answer while it streams?")
     assert 'data-part="sources"' in final
     link = SOURCE_LINK.search(final)
     assert link is not None, final
@@ -51,14 +57,7 @@ async def test_a_grounded_reply_shows_its_sources_live_and_after_reload(alice: A
 
 
 async def test_a_reply_that_used_the_calculator_says_so() -> None:
-    _, cookie, conversation = await visitor()
-    communicator = await connect(conversation, cookie)
-    try:
-        await send(communicator, "What is 12 * (3 + 4)?")
-        final = (await frames_until_done(communicator))[-1]
-    finally:
-        await communicator.disconnect()
-        await stop_replies()
+    conversation, final = await ask("What is 12 * (3 + 4)?")
     assert re.search(r'data-part="tools">Used the calculator<', final), final
     assert "84" in final
     reply = await Message.objects.aget(conversation=conversation, role="assistant")
