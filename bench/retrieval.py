@@ -29,7 +29,6 @@ import json
 import random
 import re
 import time
-from pathlib import Path
 
 from bench_results import percentile
 from dbsetup import BASE_DIR, migrated_database
@@ -68,14 +67,16 @@ def quality(version: str | None = None) -> tuple[float, float]:
     """Hit rate at 5 and MRR of the labelled questions (``version``: ranked in memory,
     as the chat does for a small knowledge base)."""
     from agents.knowledge.search import knowledge_search_many
+    from agents.models import Document
 
     labelled = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line]
+    files = dict(Document.objects.filter(source__endswith=".md").values_list("source", "pk"))
     hits = 0
     reciprocal = 0.0
     for q in labelled:
         (found,) = knowledge_search_many([q["question"]], limit=5, version=version)
         for rank, hit in enumerate(found, start=1):
-            if hit.title == Path(q["file"]).stem.replace("-", " ").replace("_", " ") and (
+            if hit.document_id == files.get(q["file"]) and (
                 hit.heading_path.split(" › ")[-1] == q["heading"]
             ):
                 hits += 1

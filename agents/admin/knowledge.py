@@ -43,8 +43,9 @@ class DocumentForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["title"].required = False  # an upload's file name will do
-        self.fields["title"].help_text = "Left empty: the file's name."
+        title = self.fields["title"]
+        title.required = False  # an upload's first heading or file name will do
+        title.help_text = "Left empty: its first heading (Markdown, HTML), else the file's name."
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

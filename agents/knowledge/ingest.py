@@ -110,7 +110,21 @@ def upload_from_file(name: str, body: bytes, *, title: str = "") -> Upload:
             "(.md), HTML (.html) or PDF (.pdf)."
         )
     stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0].replace("_", " ").replace("-", " ")
-    return Upload(title=(title or stem or name)[:200], source=name[:500], kind=kind, body=body)
+    title = title or first_heading(kind, body) or stem or name
+    return Upload(title=title[:200], source=name[:500], kind=kind, body=body)
+
+
+def first_heading(kind: str, body: bytes) -> str:
+    """A Markdown or HTML document's first heading, its title when none is given; "" for
+    other kinds, a document without headings, or one that cannot be read (ingestion then
+    says why)."""
+    if kind not in ("markdown", "html"):
+        return ""
+    try:
+        blocks = document_blocks(kind, body)
+    except IngestError:
+        return ""
+    return next((block.headings[0] for block in blocks if block.headings), "")
 
 
 def document_add(*, upload: Upload, user: AbstractBaseUser | AnonymousUser | None) -> Document:

@@ -16,7 +16,7 @@ from django.test import Client
 from django.urls import reverse
 
 from agents.knowledge.extract import MAX_BODY_BYTES
-from agents.knowledge.ingest import document_ingest
+from agents.knowledge.ingest import document_ingest, upload_from_file
 from agents.models import Chunk, Document
 from agents.pipeline.cache import answer_key
 from agents.pipeline.config import staff_config
@@ -50,12 +50,13 @@ def test_a_folder_is_ingested_and_files_orion_does_not_read_are_skipped(tmp_path
     call_command("kb_ingest", str(tmp_path), stdout=out)
 
     documents = {d.title: d for d in Document.objects.all()}
-    assert set(documents) == {"guide", "notes", "page"}
+    # (titled by their first heading, else by the file's name)
+    assert set(documents) == {"Orion guide", "notes", "Help"}
     assert all(d.status == "ready" and d.version == 1 for d in documents.values())
-    headings = set(Chunk.objects.filter(document=documents["guide"]).values_list(
+    headings = set(Chunk.objects.filter(document=documents["Orion guide"]).values_list(
         "heading_path", flat=True))  # fmt: skip
     assert "Orion guide › Stopping an answer" in headings
-    page_text = " ".join(Chunk.objects.filter(document=documents["page"]).values_list(
+    page_text = " ".join(Chunk.objects.filter(document=documents["Help"]).values_list(
         "text", flat=True))  # fmt: skip
     assert "Ask anything." in page_text and "alert" not in page_text
     assert "passages (v1)" in out.getvalue()
@@ -72,7 +73,7 @@ def test_the_demo_user_guide_ingests_and_answers_its_own_questions() -> None:
     call_command("kb_ingest", str(BASE_DIR / "agents" / "knowledge" / "demo"), stdout=StringIO())
     assert Document.objects.filter(status="ready").count() >= 5
     hits = knowledge_search("How do I add a PDF to the knowledge base?", limit=5)
-    assert any(hit.title == "knowledge base" for hit in hits)
+    assert any(hit.title == "The knowledge base" for hit in hits)
 
 
 @pytest.mark.django_db
@@ -138,7 +139,7 @@ def test_staff_upload_a_file_and_paste_a_text_and_both_are_ingested(
                                        "text": "", "pasted_kind": "markdown",
                                        "audience": "everyone"})  # fmt: skip
     assert response.status_code == 302, response.content.decode()[:2000]
-    document = wait_until_ingested(Document.objects.get(title="user guide").pk)
+    document = wait_until_ingested(Document.objects.get(title="Orion guide").pk)  # its heading
     assert (document.status, document.kind, document.uploaded_by.username) == (  # type: ignore[union-attr]
         "ready", "markdown", "root")  # fmt: skip
 
@@ -171,3 +172,15 @@ def test_uploads_orion_cannot_take_are_refused_in_words(
     assert "Upload a file or paste the text" in add()
     assert "Give the document a title" in add(text="Pasted, but untitled.")
     assert not Document.objects.exists()
+
+
+def test_an_upload_without_a_title_takes_its_first_heading_else_its_file_name() -> None:
+    assert upload_from_file("guide.md", GUIDE.encode()).title == "Orion guide"
+    page = b"<title>ignored</title><p>Intro.</p><h2>Opening hours</h2><p>Nine to five.</p>"
+    assert upload_from_file("help.html", page).title == "Opening hours"
+    assert upload_from_file("guide.md", GUIDE.encode(), title="Ours").title == "Ours"
+    assert upload_from_file("notes_2024.txt", b"# Not a heading in text").title == "notes 2024"
+    assert upload_from_file("plain-notes.md", b"No headings here.").title == "plain notes"
+    # a document ingestion will refuse still gets a title (and its refusal in words later)
+    assert upload_from_file("empty-page.html", b"<script>x()</script>").title == "empty page"
+    assert upload_from_file("long.md", b"# " + b"x" * 300 + b"\n\nText.").title == "x" * 200

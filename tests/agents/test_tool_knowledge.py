@@ -61,8 +61,7 @@ def test_knowledge_search_returns_numbered_passages_under_their_headings() -> No
 
     first, *others = text.split("\n\n")
     assert first == (
-        "[1] guide › Orion guide › Passwords\n"
-        "Change your password on the account page, under Security."
+        "[1] Orion guide › Passwords\nChange your password on the account page, under Security."
     )
     assert all(part.startswith(f"[{n}] ") for n, part in enumerate(others, start=2))
 
@@ -107,6 +106,6 @@ async def test_knowledge_search_runs_on_the_database_thread_through_the_runner()
         context=everyone(),
     )
 
-    assert found.ok and found.content.startswith("[1] guide › Orion guide › Stopping an answer")
+    assert found.ok and found.content.startswith("[1] Orion guide › Stopping an answer")
     assert hidden.ok and hidden.content == "No passages found."
     assert [found.call.id, hidden.call.id] == ["a", "b"]

@@ -58,4 +58,4 @@ def test_an_uploaded_document_grounds_the_answer_and_its_source_opens_the_passag
     cited = chat.locator("[data-cited]")
     expect(cited).to_contain_text("140 euros a night", timeout=UI_TIMEOUT)
     expect(cited).to_be_in_viewport()
-    expect(chat.locator("h1")).to_have_text("travel handbook")  # (the file's name)
+    expect(chat.locator("h1")).to_have_text("Travel handbook")  # (its first heading)
