@@ -7,12 +7,15 @@ Fragments are Django templates, so autoescaping applies to everything interpolat
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from functools import cache, lru_cache
 from typing import Any
 
 import nh3
 from django.template import engines
 from django.template.backends.django import Template
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
@@ -58,6 +61,42 @@ def _render(text: str) -> SafeString:
         link_rel="noopener noreferrer nofollow",
     )
     return mark_safe(clean)  # noqa: S308  (sanitized by nh3 just above)
+
+
+# Sanitized HTML in pieces: code, preformatted text and links (left as they are), other
+# tags, and the text between them, where a citation is a bracketed number.
+_PIECES = re.compile(r"(<pre\b.*?</pre>|<code\b.*?</code>|<a\b.*?</a>|<[^>]*>)", re.DOTALL)
+_CITATION = re.compile(r"\[(\d{1,3})\]")
+
+
+def citations_linked(
+    html: SafeString, sources: list[dict[str, Any]], href: Callable[[Mapping[str, Any]], str]
+) -> SafeString:
+    """``html`` (a reply rendered by ``render_markdown``) with each ``[n]`` that names one
+    of its ``sources`` made a link to that passage (``href``), as under the answer. Numbers
+    in code, in links, or naming no source stay text."""
+    targets = {}
+    for source in sources:
+        n, url = source.get("n"), href(source)
+        if isinstance(n, int) and url:
+            targets[str(n)] = (url, str(source.get("label") or source.get("title") or ""))
+    if not targets:
+        return html
+
+    def link(match: re.Match[str]) -> str:
+        found = targets.get(match.group(1))
+        if found is None:
+            return match.group(0)
+        url, label = found
+        return format_html(
+            '<a class="cite" href="{}" data-cite="{}" title="{}">[{}]</a>',
+            url, match.group(1), label, match.group(1),
+        )  # fmt: skip
+
+    pieces = _PIECES.split(html)
+    for index in range(0, len(pieces), 2):  # (the text between tags: even places)
+        pieces[index] = _CITATION.sub(link, pieces[index])
+    return mark_safe("".join(pieces))  # noqa: S308  (sanitized text; links built escaped)
 
 
 @cache

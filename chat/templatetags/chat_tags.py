@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import template
@@ -8,7 +9,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from agents.pipeline import answered_by_text, error_text, tools_used_text
-from chat.rendering import render_markdown
+from chat.rendering import citations_linked, render_markdown
 
 register = template.Library()
 
@@ -38,7 +39,13 @@ def tools_used(names: list[str]) -> str:
 
 
 @register.filter
-def source_href(source: dict[str, Any]) -> str:
+def cite_links(html: SafeString, sources: list[dict[str, Any]] | None) -> SafeString:
+    """A rendered reply whose ``[n]`` citations link to their sources' passages."""
+    return citations_linked(html, sources, source_href) if sources else html
+
+
+@register.filter
+def source_href(source: Mapping[str, Any]) -> str:
     """The link to a cited passage in its document ("" for a source that names none)."""
     document, chunk = source.get("document_id"), source.get("chunk_id")
     if not isinstance(document, int) or not isinstance(chunk, int):

@@ -54,6 +54,8 @@ def test_an_uploaded_document_grounds_the_answer_and_its_source_opens_the_passag
     expect(body(reply)).to_contain_text("According to the knowledge base [1]: The hotel allowance")
     source = reply.locator("[data-part=sources] a[data-source='1']")
     expect(source).to_have_text("[1] Travel handbook › Hotel allowance", timeout=UI_TIMEOUT)
+    cite = body(reply).locator("a.cite[data-cite='1']")  # the [1] in the text links there too
+    expect(cite).to_have_attribute("href", source.get_attribute("href") or "-")
     source.click()
     cited = chat.locator("[data-cited]")
     expect(cited).to_contain_text("140 euros a night", timeout=UI_TIMEOUT)

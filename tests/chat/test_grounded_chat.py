@@ -49,6 +49,8 @@ async def test_a_grounded_reply_shows_its_sources_live_and_after_reload(alice: A
     assert 'data-part="sources"' in final
     link = SOURCE_LINK.search(final)
     assert link is not None, final
+    # the citation in the text links to the same passage
+    assert f'<a class="cite" href="{link.group(1)}" data-cite="1"' in final, final
     reply = await Message.objects.aget(conversation=conversation, role="assistant")
     assert reply.sources[0]["label"] == "Orion guide › Stopping an answer"
     # The link opens the passage for the same visitor (a new browser, even).
@@ -66,7 +68,8 @@ async def test_a_reply_that_used_the_calculator_says_so() -> None:
 
 def test_sources_that_name_no_document_are_not_linked(alice: Any) -> None:
     conversation = Conversation.objects.create(owner_user=alice)
-    Message.objects.create(conversation=conversation, role="assistant", content="Hi [1]",
+    Message.objects.create(conversation=conversation, role="assistant",
+                           content="Hi [1], see [2].",
                            sources=[{"n": 1, "document_id": "1/../../admin", "chunk_id": 2,
                                      "title": "x", "label": "<b>x</b>"},
                                     {"n": 2, "document_id": 5, "chunk_id": 9,
@@ -77,3 +80,5 @@ def test_sources_that_name_no_document_are_not_linked(alice: Any) -> None:
     assert "admin" not in page.split('data-part="sources"')[1].split("</nav>")[0]
     assert '<a href="/knowledge/documents/5/?passage=9#passage-9" data-source="2">' in page
     assert "[2] &lt;i&gt;Guide&lt;/i&gt;" in page
+    assert ('Hi [1], see <a class="cite" href="/knowledge/documents/5/?passage=9#passage-9" '
+            'data-cite="2" title="&lt;i&gt;Guide&lt;/i&gt;">[2]</a>.') in page  # fmt: skip

@@ -1,0 +1,48 @@
+"""Citations in a reply's text, ``[n]``, linked to the passages listed under it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chat.rendering import citations_linked, render_markdown
+
+SOURCES = [
+    {"n": 1, "label": "Guide › Stopping", "url": "/p/1"},
+    {"n": 3, "label": 'Notes "<b>"', "url": "/p/3"},
+    {"n": 4, "label": "Gone", "url": ""},  # a source that names no document
+]
+
+
+def href(source: Mapping[str, Any]) -> str:
+    return str(source["url"])
+
+
+def linked(text: str) -> str:
+    return citations_linked(render_markdown(text), SOURCES, href)
+
+
+def test_a_citation_naming_a_source_links_to_its_passage() -> None:
+    assert linked("Press Stop [1].") == (
+        '<p>Press Stop <a class="cite" href="/p/1" data-cite="1" title="Guide › Stopping">[1]'
+        "</a>.</p>\n"
+    )
+
+
+def test_numbers_naming_no_linked_source_stay_text() -> None:
+    assert linked("See [2], [4] and [99].") == "<p>See [2], [4] and [99].</p>\n"
+
+
+def test_code_and_links_are_left_alone_and_labels_are_escaped() -> None:
+    html = linked("`a[1]`\n\n```\nb[1]\n```\n\n[see [3]](https://example.com) and [3]")
+    assert "<code>a[1]</code>" in html and "b[1]\n</code></pre>" in html
+    assert '<a href="https://example.com" rel="noopener noreferrer nofollow">see [3]</a>' in html
+    assert html.endswith(
+        'and <a class="cite" href="/p/3" data-cite="3" title="Notes &quot;&lt;b&gt;&quot;">[3]'
+        "</a></p>\n"
+    )
+
+
+def test_a_reply_without_sources_is_returned_as_it_was() -> None:
+    html = render_markdown("Plain [1]")
+    assert citations_linked(html, [], href) is html
