@@ -19,6 +19,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
+from agents.knowledge.citations import CITATION
+
 ALLOWED_TAGS = {
     "a", "b", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6",
     "hr", "i", "li", "ol", "p", "pre", "s", "strong", "table", "tbody", "td", "th", "thead",
@@ -63,40 +65,69 @@ def _render(text: str) -> SafeString:
     return mark_safe(clean)  # noqa: S308  (sanitized by nh3 just above)
 
 
-# Sanitized HTML in pieces: code, preformatted text and links (left as they are), other
-# tags, and the text between them, where a citation is a bracketed number.
-_PIECES = re.compile(r"(<pre\b.*?</pre>|<code\b.*?</code>|<a\b.*?</a>|<[^>]*>)", re.DOTALL)
-_CITATION = re.compile(r"\[(\d{1,3})\]")
+# A tag of sanitized HTML, its attribute values quoted (whatever they hold, ">" and "<"
+# included), and the elements whose text a citation is never looked for in.
+_TAG = re.compile(r"""<(/?)([a-zA-Z][a-zA-Z0-9]*)(?:[^>"']|"[^"]*"|'[^']*')*>""")
+_LEFT_ALONE = frozenset({"a", "code", "pre"})
+_NUMBER = re.compile(r"\d+")
+Targets = tuple[tuple[int, str, str], ...]  # (number, address, label) of sources with a page
 
 
 def citations_linked(
-    html: SafeString, sources: list[dict[str, Any]], href: Callable[[Mapping[str, Any]], str]
+    html: SafeString, sources: object, href: Callable[[Mapping[str, Any]], str]
 ) -> SafeString:
-    """``html`` (a reply rendered by ``render_markdown``) with each ``[n]`` that names one
-    of its ``sources`` made a link to that passage (``href``), as under the answer. Numbers
-    in code, in links, or naming no source stay text."""
-    targets = {}
+    """``html`` (a reply rendered by ``render_markdown``) with each number of a citation
+    (``[1]``, ``[2, 3]``, as ``agents.knowledge.citations`` reads them) that names one of
+    its ``sources`` made a link to that passage (``href``), as under the answer. Numbers in
+    code, in links, or naming no source with a page stay text."""
+    if "[" not in html or not isinstance(sources, list):
+        return html
+    targets: dict[int, tuple[int, str, str]] = {}
     for source in sources:
-        n, url = source.get("n"), href(source)
-        if isinstance(n, int) and url:
-            targets[str(n)] = (url, str(source.get("label") or source.get("title") or ""))
+        if not isinstance(source, Mapping) or not isinstance(source.get("n"), int):
+            continue
+        if url := href(source):
+            label = source.get("label") or source.get("title") or ""
+            n = source["n"]
+            targets.setdefault(n, (n, url, label if isinstance(label, str) else ""))
     if not targets:
         return html
+    return _linked(str(html), tuple(sorted(targets.values())))
 
-    def link(match: re.Match[str]) -> str:
-        found = targets.get(match.group(1))
-        if found is None:
-            return match.group(0)
-        url, label = found
+
+@lru_cache(maxsize=RENDERED_KEPT)
+def _linked(html: str, targets: Targets) -> SafeString:
+    pages = {n: (url, label) for n, url, label in targets}
+
+    def link(n: int, text: str) -> str:
+        url, label = pages[n]
         return format_html(
-            '<a class="cite" href="{}" data-cite="{}" title="{}">[{}]</a>',
-            url, match.group(1), label, match.group(1),
-        )  # fmt: skip
+            '<a class="cite" href="{}" data-cite="{}" title="{}">{}</a>', url, n, label, text
+        )
 
-    pieces = _PIECES.split(html)
-    for index in range(0, len(pieces), 2):  # (the text between tags: even places)
-        pieces[index] = _CITATION.sub(link, pieces[index])
-    return mark_safe("".join(pieces))  # noqa: S308  (sanitized text; links built escaped)
+    def cite(match: re.Match[str]) -> str:
+        numbers = [int(n) for n in _NUMBER.findall(match.group(1))]
+        if len(numbers) == 1:  # the whole "[n]" is the link
+            return link(numbers[0], match.group(0)) if numbers[0] in pages else match.group(0)
+
+        def one(number: re.Match[str]) -> str:
+            n = int(number.group())
+            return link(n, number.group()) if n in pages else number.group()
+
+        return _NUMBER.sub(one, match.group(0))
+
+    out: list[str] = []
+    depth = at = 0  # depth: inside how many code, pre and link elements
+    for tag in _TAG.finditer(html):
+        text = html[at : tag.start()]
+        out.append(CITATION.sub(cite, text) if depth == 0 else text)
+        out.append(tag.group(0))
+        if tag.group(2).lower() in _LEFT_ALONE:
+            depth = max(0, depth - 1) if tag.group(1) else depth + 1
+        at = tag.end()
+    tail = html[at:]
+    out.append(CITATION.sub(cite, tail) if depth == 0 else tail)
+    return mark_safe("".join(out))  # noqa: S308  (sanitized text; links built escaped)
 
 
 @cache

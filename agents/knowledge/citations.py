@@ -20,7 +20,7 @@ from agents.knowledge.types import Hit
 
 # A citation as models write them: [1], [2, 3], [1][3]; at most two digits, so "[2026]"
 # or a Markdown link's "[text]" is not one.
-_CITATION = re.compile(r"\[(\d{1,2}(?:\s*,\s*\d{1,2})*)\]")
+CITATION = re.compile(r"\[(\d{1,2}(?:\s*,\s*\d{1,2})*)\]")
 HEADING_SEPARATOR = " › "
 
 
@@ -57,7 +57,7 @@ def passages_fit(hits: Sequence[Hit], max_chars: int) -> list[Hit]:
 def cited_numbers(text: str) -> list[int]:
     """The passage numbers ``text`` cites, in order of first citation."""
     numbers: dict[int, None] = {}
-    for match in _CITATION.finditer(text):
+    for match in CITATION.finditer(text):
         for part in match.group(1).split(","):
             numbers.setdefault(int(part), None)
     return list(numbers)

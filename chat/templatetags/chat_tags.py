@@ -47,6 +47,8 @@ def cite_links(html: SafeString, sources: list[dict[str, Any]] | None) -> SafeSt
 @register.filter
 def source_href(source: Mapping[str, Any]) -> str:
     """The link to a cited passage in its document ("" for a source that names none)."""
+    if not isinstance(source, Mapping):
+        return ""
     document, chunk = source.get("document_id"), source.get("chunk_id")
     if not isinstance(document, int) or not isinstance(chunk, int):
         return ""
