@@ -44,8 +44,8 @@ class DocumentForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         title = self.fields["title"]
-        title.required = False  # an upload's first heading or file name will do
-        title.help_text = "Left empty: its first heading (Markdown, HTML), else the file's name."
+        title.required = False  # the upload's own title or its file name will do
+        title.help_text = "Left empty: the title the file gives itself, else the file's name."
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

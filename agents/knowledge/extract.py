@@ -103,6 +103,36 @@ def document_blocks(kind: str, body: bytes) -> list[Block]:
     return blocks
 
 
+TITLE_READ_BYTES = 64 * 1024  # how much of a document its title is looked for in
+_FRONT_MATTER = re.compile(r"\A---\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+_ATX_HEADING = re.compile(r"#{1,6}[ \t]+\S")
+
+
+def document_title(kind: str, body: bytes) -> str:
+    """The title a document gives itself, "" when it gives none: a Markdown document that
+    opens with a heading (after any front matter), an HTML page's ``<title>`` or else its
+    first ``<h1>``. Read from its first ``TITLE_READ_BYTES`` only, and never raises (the
+    document's ingestion says what is wrong with it)."""
+    try:
+        text = body[:TITLE_READ_BYTES].decode("utf-8-sig", errors="ignore")
+        if kind == "markdown":
+            text = _FRONT_MATTER.sub("", text.replace("\r\n", "\n"), count=1).lstrip("\n")
+            line = text.split("\n", 1)[0].strip()
+            if not _ATX_HEADING.match(line):
+                return ""
+            inline = next((t for t in _markdown().parse(line) if t.type == "inline"), None)
+            title = _inline_text(inline.children or []) if inline is not None else ""
+        elif kind == "html":
+            soup = BeautifulSoup(text, "html.parser")
+            found = soup.title if soup.title and soup.title.get_text(strip=True) else soup.h1
+            title = found.get_text(" ") if found is not None else ""
+        else:
+            return ""
+    except Exception:  # noqa: BLE001  (a title is a nicety: the file's name will do)
+        return ""
+    return " ".join(title.split())
+
+
 def _blocks(parts: Iterable[Part]) -> list[Block]:
     """Blocks from headings and texts in document order; a heading ends deeper ones."""
     headings: list[Part] = []

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from agents.knowledge.chunking import passages_make
 from agents.knowledge.embeddings import EmbeddingError, Vectors, embed_texts, to_bytes
-from agents.knowledge.extract import document_blocks, kind_for_name
+from agents.knowledge.extract import document_blocks, document_title, kind_for_name
 from agents.knowledge.types import IngestError, Passage
 from agents.models import Chunk, Document
 from agents.pipeline.config import staff_config_changed
@@ -110,21 +110,8 @@ def upload_from_file(name: str, body: bytes, *, title: str = "") -> Upload:
             "(.md), HTML (.html) or PDF (.pdf)."
         )
     stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0].replace("_", " ").replace("-", " ")
-    title = title or first_heading(kind, body) or stem or name
+    title = title or document_title(kind, body) or stem or name
     return Upload(title=title[:200], source=name[:500], kind=kind, body=body)
-
-
-def first_heading(kind: str, body: bytes) -> str:
-    """A Markdown or HTML document's first heading, its title when none is given; "" for
-    other kinds, a document without headings, or one that cannot be read (ingestion then
-    says why)."""
-    if kind not in ("markdown", "html"):
-        return ""
-    try:
-        blocks = document_blocks(kind, body)
-    except IngestError:
-        return ""
-    return next((block.headings[0] for block in blocks if block.headings), "")
 
 
 def document_add(*, upload: Upload, user: AbstractBaseUser | AnonymousUser | None) -> Document:

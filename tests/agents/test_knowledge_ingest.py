@@ -174,13 +174,25 @@ def test_uploads_orion_cannot_take_are_refused_in_words(
     assert not Document.objects.exists()
 
 
-def test_an_upload_without_a_title_takes_its_first_heading_else_its_file_name() -> None:
+def test_an_upload_without_a_title_takes_the_one_it_gives_itself_else_its_file_name() -> None:
     assert upload_from_file("guide.md", GUIDE.encode()).title == "Orion guide"
-    page = b"<title>ignored</title><p>Intro.</p><h2>Opening hours</h2><p>Nine to five.</p>"
-    assert upload_from_file("help.html", page).title == "Opening hours"
     assert upload_from_file("guide.md", GUIDE.encode(), title="Ours").title == "Ours"
+    front = b"---\ntitle: x\nauthor: me\n---\n\n# **Travel** policy\n\nText."
+    assert upload_from_file("policy.md", front).title == "Travel policy"
+    # a heading further down names a part, not the document
+    assert upload_from_file("set-up.md", b"Intro.\n\n## Installation\n\nRun it.").title == "set up"
+    page = b"<html><head><title> Help\n desk </title></head><h1>ACME</h1><p>Hi.</p></html>"
+    assert upload_from_file("help.html", page).title == "Help desk"
+    assert upload_from_file("help.html", b"<p>Intro.</p><h1>Opening hours</h1>").title == (
+        "Opening hours"
+    )
     assert upload_from_file("notes_2024.txt", b"# Not a heading in text").title == "notes 2024"
-    assert upload_from_file("plain-notes.md", b"No headings here.").title == "plain notes"
-    # a document ingestion will refuse still gets a title (and its refusal in words later)
     assert upload_from_file("empty-page.html", b"<script>x()</script>").title == "empty page"
+    assert upload_from_file("bad.md", b"# \xff\xfe Caf\xc3\xa9\n\nx").title == "Café"
     assert upload_from_file("long.md", b"# " + b"x" * 300 + b"\n\nText.").title == "x" * 200
+    # only the start of a document is read for it: a huge one costs no more
+    huge = b"# Big\n\n" + b"<i>a</i> " * 1_000_000
+    began = time.perf_counter()
+    assert upload_from_file("big.md", huge).title == "Big"
+    assert upload_from_file("big.html", b"<h1>Big</h1>" + huge).title == "Big"
+    assert time.perf_counter() - began < 5.0  # (parsing all of it took 20 s and more)
