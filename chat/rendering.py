@@ -92,7 +92,8 @@ def citations_linked(
             targets.setdefault(n, (n, url, label if isinstance(label, str) else ""))
     if not targets:
         return html
-    return _linked(str(html), tuple(sorted(targets.values())))
+    linked = _linked if len(html) <= 2 * RENDERED_KEPT_MAX_CHARS else _linked.__wrapped__
+    return linked(str(html), tuple(sorted(targets.values())))
 
 
 @lru_cache(maxsize=RENDERED_KEPT)

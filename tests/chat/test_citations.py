@@ -72,3 +72,8 @@ def test_headings_tables_and_odd_stored_sources() -> None:
     assert '<td><a class="cite" href="/p/3"' in html and "<code>[1]</code>" in html
     for odd in ({"n": 1}, ["x", {"n": "1", "url": "/p/1"}, {"n": 1.0, "url": "/p/1"}], None):
         assert citations_linked(render_markdown("[1]"), odd, href) == "<p>[1]</p>\n"
+
+
+def test_a_long_reply_is_linked_too_without_being_kept() -> None:
+    text = "word " * 10_000 + "[1]"
+    assert linked(text).endswith('title="Guide › Stopping">[1]</a></p>\n')
