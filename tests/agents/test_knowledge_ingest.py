@@ -50,7 +50,7 @@ def test_a_folder_is_ingested_and_files_orion_does_not_read_are_skipped(tmp_path
     call_command("kb_ingest", str(tmp_path), stdout=out)
 
     documents = {d.title: d for d in Document.objects.all()}
-    # (titled by their first heading, else by the file's name)
+    # (titled as they title themselves, else by the file's name)
     assert set(documents) == {"Orion guide", "notes", "Help"}
     assert all(d.status == "ready" and d.version == 1 for d in documents.values())
     headings = set(Chunk.objects.filter(document=documents["Orion guide"]).values_list(
