@@ -19,9 +19,7 @@ from django.utils import timezone
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
 # Either, in one pass over a prompt's text: a literal ``{{name}}`` or a placeholder.
-_ESCAPED_OR_PLACEHOLDER = re.compile(
-    r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}|(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})"
-)
+_ESCAPED_OR_PLACEHOLDER = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}|" + _PLACEHOLDER.pattern)
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,9 +57,8 @@ async def tool_round(
     """Run a turn's tool calls; the messages that tell the model what it asked and what
     came back (its turn, then one ``tool`` message per call, in order)."""
     began = time.perf_counter()
-    calls = list(requests)
     found = ToolContext(audiences=context.audiences, passages=list(context.passages))
-    results = await tools_run(calls, enabled=context.tools, context=found)
+    results = await tools_run(requests, enabled=context.tools, context=found)
     context.passages = tuple(found.passages)  # with those knowledge_search added
     for result in results:
         name = result.call.name
@@ -74,7 +73,7 @@ async def tool_round(
         "content": text,
         "tool_calls": [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in calls
+            for c in requests
         ],
     }
     answers = [{"role": "tool", "tool_call_id": r.call.id, "content": r.content} for r in results]
